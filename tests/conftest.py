@@ -10,9 +10,12 @@ from pgcutover.throwaway_cluster import ThrowawayCluster
 
 
 @pytest.fixture(scope="session")
-def pg_cluster(tmp_path_factory):
-    """One real PostgreSQL cluster for the whole test session (port picked free)."""
-    cluster = ThrowawayCluster(tmp_path_factory.mktemp("pg") / "cluster")
+def pg_cluster():
+    """One real PostgreSQL cluster for the whole test session (port picked free).
+
+    Its directory comes from mkdtemp under /tmp, because pytest's own tmp dirs are
+    0700 root and the server runs as the postgres user."""
+    cluster = ThrowawayCluster()
     cluster.start()
     yield cluster
     cluster.destroy()

@@ -51,7 +51,11 @@ class ThrowawayCluster:
                 os.setuid(pw.pw_uid)
             kw["preexec_fn"] = demote
             kw.setdefault("cwd", "/tmp")
-        return subprocess.run(args, check=True, capture_output=True, text=True, **kw)
+        proc = subprocess.run(args, capture_output=True, text=True, **kw)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{Path(args[0]).name} failed ({proc.returncode}): "
+                               f"{proc.stderr.strip() or proc.stdout.strip()}")
+        return proc
 
     def _chown(self, path: Path):
         if self._as_root:
@@ -68,6 +72,12 @@ class ThrowawayCluster:
 
     def start(self) -> "ThrowawayCluster":
         self.base.mkdir(parents=True, exist_ok=True)
+        if self._as_root:
+            # The server runs as `postgres`, which must be able to reach the directory.
+            for parent in self.base.resolve().parents:
+                if not os.stat(parent).st_mode & 0o001:
+                    raise RuntimeError(f"{parent} is not searchable by the postgres user; "
+                                       "put the throwaway cluster elsewhere")
         self.sockdir.mkdir(exist_ok=True)
         for p in (self.base, self.sockdir):
             os.chmod(p, 0o700)
@@ -102,7 +112,7 @@ class ThrowawayCluster:
             try:
                 self._run([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-w", "-m",
                            mode, "stop"])
-            except subprocess.CalledProcessError:
+            except RuntimeError:
                 pass
 
     def destroy(self):
