@@ -1,0 +1,243 @@
+"""Roll the application back to its SQLite source, provably.
+
+Two questions, answered separately and both reported:
+
+* ``rollback_source``: is the SQLite file exactly the pre-migration snapshot (sha256 of
+  the main file, no WAL content, no hot journal)? If not, restore it atomically from
+  the first backup whose own checksum verifies and equals the expected one, keep the
+  replaced file aside, and prove the result. A second run finds nothing to do.
+* ``detect_target_writes``: did the application write to PostgreSQL after the cutover?
+  Those rows would be lost by going back, so ``rollback`` refuses unless forced.
+
+``expected_sha256`` is ``backup_source(...)["sha256"]`` (equal to the source file's
+sha256 whenever the backup was a locked byte copy, the normal case with the app stopped).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import time
+from pathlib import Path
+
+from .errors import SourceError, TargetError, UsageError
+from .source_backup import (CHUNK, SIDE_SUFFIXES, _fsync_dir, has_pending_changes,
+                            read_sidecar, sha256_file, sqlite_fingerprint, sqlite_holders)
+
+HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class TargetWritesDetected(TargetError):
+    """PostgreSQL holds data the export did not: rolling back would lose it."""
+    code = "target_writes"
+
+
+class SourceInUse(SourceError):
+    """A process still holds the SQLite file: replacing it under the app corrupts data."""
+    code = "source_in_use"
+
+
+def _source_state(path: Path, expected: str) -> dict:
+    if not path.exists():
+        return {"exists": False, "matches": False, "fingerprint": None}
+    fp = sqlite_fingerprint(path)
+    return {"exists": True, "fingerprint": fp,
+            "matches": fp["sha256"] == expected and not has_pending_changes(fp)}
+
+
+def _check_backup(backup, expected: str) -> str | None:
+    """None when the backup can be restored, else why not (no file contents)."""
+    b = Path(backup)
+    if not b.is_file():
+        return "missing"
+    recorded = read_sidecar(b)
+    if recorded is None:
+        return "no valid .sha256 next to it"
+    if sha256_file(b) != recorded:
+        return "checksum mismatch (corrupt or tampered)"
+    if recorded != expected:
+        return "verifies, but is a different snapshot than expected_sha256"
+    return None
+
+
+def plan_rollback(sqlite_path, expected_sha256, backups=()) -> dict:
+    """What ``rollback_source`` would do; reads only."""
+    expected = (expected_sha256 or "").lower()
+    if not HEX64.match(expected):
+        raise UsageError("expected_sha256 must be 64 hex digits")
+    path = Path(sqlite_path)
+    state = _source_state(path, expected)
+    plan = {"sqlite_path": str(path), "expected_sha256": expected,
+            "source_matches": state["matches"], "before": state["fingerprint"],
+            "restore_from": None, "skipped_backups": [], "holders": []}
+    if state["matches"]:
+        return plan
+    for b in backups or ():
+        reason = _check_backup(b, expected)
+        if reason is None:
+            plan["restore_from"] = str(b)
+            break
+        plan["skipped_backups"].append({"path": str(b), "reason": reason})
+    plan["holders"] = sqlite_holders(path)
+    return plan
+
+
+def _copy_verified(src: Path, tmp: Path, expected: str):
+    h = hashlib.sha256()
+    fd = os.open(str(tmp), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as out, open(src, "rb") as f:
+        for chunk in iter(lambda: f.read(CHUNK), b""):
+            h.update(chunk)
+            out.write(chunk)
+        out.flush()
+        os.fsync(out.fileno())
+    if h.hexdigest() != expected:
+        tmp.unlink()
+        raise SourceError(f"backup changed while it was being restored: {src}")
+
+
+def rollback_source(sqlite_path, expected_sha256, backups=(), force=False) -> dict:
+    """Make ``sqlite_path`` equal the snapshot ``expected_sha256``; idempotent.
+
+    ``force`` only overrides the "a process still holds the file" refusal."""
+    plan = plan_rollback(sqlite_path, expected_sha256, backups)
+    result = dict(plan, changed=False, after=plan["before"], replaced_kept_as=[])
+    if plan["source_matches"]:
+        return result
+    path = Path(sqlite_path)
+    if plan["restore_from"] is None:
+        raise SourceError(
+            f"{path.name} differs from the expected snapshot and no backup verifies; "
+            "nothing was changed", details=plan["skipped_backups"] or ["no backups given"])
+    if plan["holders"] and not force:
+        raise SourceInUse(
+            f"{path.name} is held open by pid(s) "
+            + ", ".join(str(h["pid"]) for h in plan["holders"])
+            + ": stop the application first (force overrides)", details=plan["holders"])
+
+    expected = plan["expected_sha256"]
+    ts = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    tmp = path.with_name(f".{path.name}.rollback-{os.getpid()}.tmp")
+    _copy_verified(Path(plan["restore_from"]), tmp, expected)
+    # Side files first: a hot journal or WAL left next to the restored file would be
+    # replayed into it by the next opener. Content is kept aside, empty ones dropped.
+    kept = []
+    for suffix in SIDE_SUFFIXES:
+        side = Path(str(path) + suffix)
+        if not side.exists():
+            continue
+        if suffix != "-shm" and side.stat().st_size:
+            aside = Path(f"{side}.pre-rollback-{ts}")
+            os.replace(side, aside)
+            kept.append(str(aside))
+        else:
+            side.unlink()
+    if path.exists():
+        aside = Path(f"{path}.pre-rollback-{ts}")
+        os.link(path, aside)  # the old file stays reachable; no moment without a DB file
+        kept.insert(0, str(aside))
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+    after = _source_state(path, expected)
+    if not after["matches"]:
+        raise SourceError(f"{path.name} does not match expected_sha256 after the restore")
+    result.update(changed=True, after=after["fingerprint"], replaced_kept_as=kept)
+    return result
+
+
+# -- writes made on PostgreSQL after the cutover ---------------------------------------
+
+def _load_manifest(export_dir) -> dict:
+    try:
+        from .manifest import load_manifest  # the export side's loader, when present
+    except ImportError:
+        load_manifest = None
+    if load_manifest is not None:
+        return load_manifest(export_dir)
+    p = Path(export_dir) / "manifest.json"
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"no manifest.json in export directory {export_dir}") from None
+
+
+def detect_target_writes(export_dir, dsn, password=None, schema="public") -> dict:
+    """Per table: rows and content digest in PostgreSQL vs the export manifest.
+
+    Any difference means the application wrote to PostgreSQL after the import."""
+    from . import pgdigest
+    from .pgconn import connect, pg_error_summary
+
+    manifest = _load_manifest(export_dir)
+    tables = {}
+    conn = connect(dsn, password)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            cur.execute("SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod) "
+                        "FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+                        "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                        "WHERE n.nspname = %s AND c.relkind IN ('r', 'p') "
+                        "AND a.attnum > 0 AND NOT a.attisdropped", (schema,))
+            types: dict = {}
+            for t, c, typ in cur.fetchall():
+                types.setdefault(t, {})[c] = typ
+            for name, spec in manifest["tables"].items():
+                entry = {"expected_rows": spec["rows"],
+                         "expected_digest": spec["content_digest"]}
+                if name not in types:
+                    entry.update(actual_rows=None, actual_digest=None, differs=True,
+                                 reason="table missing")
+                else:
+                    try:
+                        rows, digest = pgdigest.table_digest(
+                            cur, schema, name, spec["columns"], types[name])
+                    except Exception as exc:  # psycopg2.Error: report, never row values
+                        summary = pg_error_summary(exc) if hasattr(exc, "pgcode") else str(exc)
+                        raise TargetError(f"cannot digest table {name}: {summary}",
+                                          table=name) from None
+                    entry.update(actual_rows=rows, actual_digest=digest,
+                                 differs=digest != spec["content_digest"])
+                tables[name] = entry
+    finally:
+        conn.rollback()
+        conn.close()
+    differing = [t for t, e in tables.items() if e["differs"]]
+    return {"writes_detected": bool(differing), "differing_tables": differing,
+            "tables": tables, "schema": schema}
+
+
+def rollback(sqlite_path, expected_sha256, backups=(), export_dir=None, dsn=None,
+             password=None, schema="public", force=False, check_target_writes=True,
+             dry_run=False) -> dict:
+    """The whole rollback decision: refuse when PostgreSQL holds post-cutover writes
+    (unless ``force``), then restore the SQLite source. ``dry_run`` only plans.
+
+    ``force`` accepts losing post-cutover writes; it never overrides the refusal to
+    replace a SQLite file that a process still holds open (stop the app instead)."""
+    result = {"target": None}
+    if check_target_writes:
+        if not (export_dir and dsn):
+            raise UsageError("check_target_writes needs export_dir and dsn")
+        target = detect_target_writes(export_dir, dsn, password, schema)
+        result["target"] = target
+        if target["writes_detected"] and not force:
+            details = [{"table": t, **{k: v for k, v in target["tables"][t].items()
+                                        if k != "differs"}}
+                       for t in target["differing_tables"]]
+            raise TargetWritesDetected(
+                "PostgreSQL holds writes made after the cutover in table(s) "
+                + ", ".join(target["differing_tables"])
+                + "; rolling back to SQLite would lose them (force overrides)",
+                table=target["differing_tables"][0], details=details)
+    if dry_run:
+        plan = plan_rollback(sqlite_path, expected_sha256, backups)
+        result.update(plan, changed=not plan["source_matches"])
+        if not plan["source_matches"] and plan["restore_from"] is None:
+            raise SourceError("SQLite source differs from the expected snapshot and no "
+                              "backup verifies", details=plan["skipped_backups"])
+        return result
+    result.update(rollback_source(sqlite_path, expected_sha256, backups, force=False))
+    return result
