@@ -4,8 +4,9 @@
 Polls pg_stat_progress_copy for a COPY FROM issued by a session whose
 application_name is "pgcutover" (set by pgcutover.pgconn) and, once at least
 --min-tuples rows went in, either
-  * kill-client: SIGKILL the client process holding that connection (found by its
-    TCP port with `ss`, so exactly that pid: the CLI or the Ansible module), or
+  * kill-client: SIGKILL the client process holding that connection (found with
+    `ss` by its TCP port or Unix-socket peer, so exactly that pid: the CLI or the
+    Ansible module), or
   * crash-server: `pg_ctl stop -m immediate` (PostgreSQL crashes, no clean shutdown).
 Prints one JSON line describing what it did; exit 0 only if the fault was injected.
 Usage: kill_during_copy.py --dsn DSN --mode kill-client|crash-server
@@ -33,13 +34,28 @@ ORDER BY p.tuples_processed DESC LIMIT 1
 """
 
 
-def client_pid(port: int) -> int:
-    """The local process owning the client end of the TCP connection from `port`."""
-    out = subprocess.run(["ss", "-Htnp", "state", "established", f"( sport = :{port} )"],
-                         capture_output=True, text=True, check=True).stdout
-    pids = {int(p) for p in re.findall(r"pid=(\d+)", out)}
+def _ss(args: list[str]) -> list[str]:
+    return subprocess.run(["ss", "-H", *args], capture_output=True, text=True,
+                          check=True).stdout.splitlines()
+
+
+def client_pid(port: int | None, backend_pid: int) -> int:
+    """The local process holding the client end of the backend's connection.
+
+    TCP: the process whose socket has the client port. Unix socket: the process whose
+    socket is the peer of the backend's (matched by inode).
+    """
+    if port and port > 0:
+        lines = _ss(["-tnp", "state", "established", f"( sport = :{port} )"])
+    else:
+        socks = [line.split() for line in _ss(["-xp"])]
+        # columns: netid state recv-q send-q local-addr local-inode peer-addr peer-inode users
+        peer = {s[7] for s in socks if len(s) > 8 and f"pid={backend_pid}," in s[8]}
+        lines = [" ".join(s) for s in socks if len(s) > 8 and s[5] in peer]
+    pids = {int(p) for line in lines for p in re.findall(r"pid=(\d+)", line)} - {backend_pid}
     if len(pids) != 1:
-        raise RuntimeError(f"expected one process on client port {port}, found {sorted(pids)}")
+        raise RuntimeError(f"expected one client process for backend {backend_pid}, "
+                           f"found {sorted(pids)}")
     return pids.pop()
 
 
@@ -78,7 +94,7 @@ def main() -> int:
             result = {"mode": args.mode, "table": table, "tuples_processed": tuples,
                       "backend_pid": backend_pid}
             if args.mode == "kill-client":
-                pid = client_pid(port)
+                pid = client_pid(port, backend_pid)
                 os.kill(pid, signal.SIGKILL)
                 result["killed_pid"] = pid
             else:
