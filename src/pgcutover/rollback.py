@@ -15,14 +15,14 @@ sha256 whenever the backup was a locked byte copy, the normal case with the app 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 import time
 from pathlib import Path
 
 from .errors import SourceError, TargetError, UsageError
-from .source_backup import (CHUNK, SIDE_SUFFIXES, _fsync_dir, has_pending_changes,
+from .manifest import fsync_dir, load_manifest
+from .source_backup import (CHUNK, SIDE_SUFFIXES, has_pending_changes,
                             read_sidecar, sha256_file, sqlite_fingerprint, sqlite_holders)
 
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -138,7 +138,7 @@ def rollback_source(sqlite_path, expected_sha256, backups=(), force=False) -> di
         os.link(path, aside)  # the old file stays reachable; no moment without a DB file
         kept.insert(0, str(aside))
     os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
     after = _source_state(path, expected)
     if not after["matches"]:
@@ -149,20 +149,6 @@ def rollback_source(sqlite_path, expected_sha256, backups=(), force=False) -> di
 
 # -- writes made on PostgreSQL after the cutover ---------------------------------------
 
-def _load_manifest(export_dir) -> dict:
-    try:
-        from .manifest import load_manifest  # the export side's loader, when present
-    except ImportError:
-        load_manifest = None
-    if load_manifest is not None:
-        return load_manifest(export_dir)
-    p = Path(export_dir) / "manifest.json"
-    try:
-        return json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"no manifest.json in export directory {export_dir}") from None
-
-
 def detect_target_writes(export_dir, dsn, password=None, schema="public") -> dict:
     """Per table: rows and content digest in PostgreSQL vs the export manifest.
 
@@ -170,7 +156,7 @@ def detect_target_writes(export_dir, dsn, password=None, schema="public") -> dic
     from . import pgdigest
     from .pgconn import connect, pg_error_summary
 
-    manifest = _load_manifest(export_dir)
+    manifest = load_manifest(export_dir)
     tables = {}
     conn = connect(dsn, password)
     try:

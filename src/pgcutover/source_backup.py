@@ -22,9 +22,10 @@ import stat
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from urllib.parse import quote
 
 from .errors import SourceError, UsageError
+from .manifest import fsync_dir
+from .sqlite_source import changed_since_open, open_readonly, open_snapshot, snapshot
 
 CHUNK = 1 << 20
 LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -99,12 +100,6 @@ def verify_backup(file) -> bool:
     return sha256_file(file) == recorded
 
 
-def open_readonly(path) -> sqlite3.Connection:
-    """A read-only connection (URI ``mode=ro``): this process cannot change the file."""
-    uri = "file:" + quote(str(Path(path).resolve())) + "?mode=ro"
-    return sqlite3.connect(uri, uri=True, isolation_level=None, timeout=30)
-
-
 def _prepare_dest(d) -> Path:
     d = Path(d)
     if d.is_symlink():
@@ -117,14 +112,6 @@ def _prepare_dest(d) -> Path:
     if d.stat().st_mode & 0o077:
         raise UsageError(f"backup directory must be mode 0700 (no group/other access): {d}")
     return d.resolve()
-
-
-def _fsync_dir(d: Path):
-    fd = os.open(str(d), os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _new_private_file(path: Path):
@@ -152,44 +139,62 @@ def _copy_locked(src: Path, temps: list[Path]) -> str:
     return h.hexdigest()
 
 
-def _copy_backup_api(conn: sqlite3.Connection, temps: list[Path]) -> str:
-    """SQLite online backup into the first temp file, byte-copied to the others."""
-    first = temps[0]
-    _new_private_file(first).close()
-    dst = sqlite3.connect(str(first), isolation_level=None)
+def _fan_out(first: Path, others: list[Path]):
+    """fsync ``first`` and byte-copy it to ``others`` (fsynced, 0600)."""
+    outs = [_new_private_file(t) for t in others]
     try:
-        conn.backup(dst)
-        # A WAL-mode source yields a WAL-mode copy: fold it into one self-contained file.
-        dst.execute("PRAGMA journal_mode=DELETE")
-    finally:
-        dst.close()
-    os.chmod(first, 0o600)
-    digest = sha256_file(first)
-    if len(temps) > 1:
         with open(first, "rb") as f:
-            outs = [_new_private_file(t) for t in temps[1:]]
-            try:
-                for chunk in iter(lambda: f.read(CHUNK), b""):
-                    for o in outs:
-                        o.write(chunk)
+            for chunk in iter(lambda: f.read(CHUNK), b""):
                 for o in outs:
-                    o.flush()
-                    os.fsync(o.fileno())
-            finally:
-                for o in outs:
-                    o.close()
-    fd = os.open(str(first), os.O_RDONLY)
-    try:
-        os.fsync(fd)
+                    o.write(chunk)
+            os.fsync(f.fileno())
+        for o in outs:
+            o.flush()
+            os.fsync(o.fileno())
     finally:
-        os.close(fd)
-    return digest
+        for o in outs:
+            o.close()
+
+
+def _take_copy(src: Path, temps: list[Path]) -> tuple[str, bool, str, dict]:
+    """(method, identical_to_source, sha256 of the copy, source fingerprint)."""
+    for _attempt in range(5):
+        fp = sqlite_fingerprint(src, hash_main=False)
+        if has_pending_changes(fp):
+            # The main file alone is not the database: consistent snapshot via the
+            # backup API (export's own snapshot routine), then the same bytes everywhere.
+            fp["sha256"] = sha256_file(src)  # informative: the main file alone
+            snapshot(src, temps[0])
+            _fan_out(temps[0], temps[1:])
+            return "backup-api", False, sha256_file(temps[0]), fp
+        # No side-file content: the main file is the database. Copy it byte for byte
+        # inside a read transaction (sqlite_source's no-side-files read-only open).
+        conn = open_readonly(src)
+        try:
+            conn.execute("BEGIN")
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            fp = sqlite_fingerprint(src, hash_main=False)
+            if has_pending_changes(fp):
+                continue
+            digest = _copy_locked(src, temps)
+            after = sqlite_fingerprint(src, hash_main=False)
+            conn.execute("COMMIT")
+            changed = changed_since_open(conn) or has_pending_changes(after) or \
+                (after["size"], after["mtime_ns"]) != (fp["size"], fp["mtime_ns"])
+        except sqlite3.Error as exc:
+            raise SourceError(f"cannot read SQLite source: {exc}") from None
+        finally:
+            conn.close()
+        if not changed:
+            fp["sha256"] = digest
+            return "locked-copy", True, digest, fp
+        for t in temps:
+            t.unlink(missing_ok=True)
+    raise SourceError("the SQLite source kept changing while it was copied; stop the writer")
 
 
 def _quick_check(file: Path) -> str:
-    # immutable=1: no locks, no -wal/-shm created next to the backup.
-    uri = "file:" + quote(str(file)) + "?mode=ro&immutable=1"
-    conn = sqlite3.connect(uri, uri=True)
+    conn = open_snapshot(file)  # immutable: no locks, no side files next to the backup
     try:
         rows = conn.execute("PRAGMA quick_check").fetchall()
     except sqlite3.DatabaseError as exc:
@@ -229,37 +234,11 @@ def backup_source(sqlite_path, dests, label=None) -> dict:
 
     t0 = time.monotonic()
     try:
-        conn = open_readonly(src)
-    except sqlite3.Error as exc:
-        raise SourceError(f"cannot open SQLite source read-only: {exc}") from None
-    try:
-        try:
-            # Deferred BEGIN + a read: holds the read lock until COMMIT.
-            conn.execute("BEGIN")
-            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-            fp = sqlite_fingerprint(src, hash_main=False)
-            if has_pending_changes(fp):
-                method, identical = "backup-api", False
-                fp["sha256"] = sha256_file(src)  # informative: the main file alone
-                digest = _copy_backup_api(conn, temps)
-            else:
-                method, identical = "locked-copy", True
-                digest = fp["sha256"] = _copy_locked(src, temps)
-                after = sqlite_fingerprint(src, hash_main=False)
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            raise SourceError(f"cannot read SQLite source: {exc}") from None
+        method, identical, digest, fp = _take_copy(src, temps)
     except BaseException:
         for t in temps:
             t.unlink(missing_ok=True)
         raise
-    finally:
-        conn.close()
-    if identical and (after["size"], after["mtime_ns"]) != (fp["size"], fp["mtime_ns"]):
-        # Cannot happen while the read lock is held; checked because it is cheap.
-        for t in temps:
-            t.unlink(missing_ok=True)
-        raise SourceError("SQLite source changed while it was being copied")
 
     quick = _quick_check(temps[0])
     if quick != "ok":
@@ -279,7 +258,7 @@ def backup_source(sqlite_path, dests, label=None) -> dict:
             continue
         os.replace(tmp, final)
         _write_sidecar(final, digest)
-        _fsync_dir(d)
+        fsync_dir(d)
         copies.append({"path": str(final), "created": True})
     if conflicts:
         raise UsageError("a different backup with this label already exists (never "
