@@ -1,0 +1,271 @@
+"""Rollback to SQLite: verified restore, idempotence, refusals, post-cutover writes.
+
+Real SQLite files, the real sample app (started with its ctl script) writing through
+its API, a real PostgreSQL target, and the real Ansible module."""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pgcutover.errors import SourceError, UsageError
+from pgcutover.rollback import (SourceInUse, TargetWritesDetected, detect_target_writes,
+                                rollback, rollback_source)
+from pgcutover.source_backup import backup_source, verify_backup
+
+from test_sample_app import AppProc, make_app_dir
+
+REPO = Path(__file__).resolve().parents[1]
+HAS_IMPORT = all(importlib.util.find_spec(m) for m in ("pgcutover.export", "pgcutover.importer"))
+
+
+def sha(path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def count(db, table) -> int:
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def cutover(tmp_path):
+    """App dir with its SQLite file, backed up to two places (as at T-15)."""
+    env_file, db = make_app_dir(tmp_path / "app", pfa_records=20)
+    backup = backup_source(db, [tmp_path / "bk1", tmp_path / "bk2"], label="pre")
+    return {"env_file": env_file, "db": db, "backup": backup,
+            "files": [c["path"] for c in backup["copies"]], "tmp": tmp_path}
+
+
+def test_restore_after_app_write_then_noop(cutover):
+    c = cutover
+    db, expected = c["db"], c["backup"]["sha256"]
+    assert rollback_source(db, expected, c["files"])["changed"] is False  # untouched
+
+    app = AppProc(c["tmp"], c["env_file"])
+    assert app.ctl("start").returncode == 0
+    try:
+        app.login()
+        status, _ = app.request("POST", "/api/sync-logs", {
+            "organizationId": "o1", "syncType": "pems", "status": "completed"})
+        assert status == 201
+    finally:
+        assert app.ctl("stop").returncode == 0
+    assert sha(db) != expected and count(db, "sync_logs") == 1
+
+    r = rollback_source(db, expected, c["files"])
+    assert r["changed"] and r["restore_from"] == c["files"][0]
+    assert r["after"]["sha256"] == expected == sha(db)
+    assert r["before"]["sha256"] != expected
+    kept = Path(r["replaced_kept_as"][0])
+    assert kept.name.startswith("dev.db.pre-rollback-") and count(kept, "sync_logs") == 1
+    assert count(db, "sync_logs") == 0
+    assert not [p for p in db.parent.iterdir() if p.name.endswith(".tmp")]
+
+    again = rollback_source(db, expected, c["files"])
+    assert again["changed"] is False and again["source_matches"]
+    # The application runs on the restored file.
+    assert app.ctl("start").returncode == 0
+    try:
+        assert app.request("GET", "/health")[1]["users"] == 7
+    finally:
+        app.ctl("stop")
+
+
+def test_corrupt_backup_is_skipped_or_refused(cutover):
+    c = cutover
+    db, expected = c["db"], c["backup"]["sha256"]
+    first, second = (Path(f) for f in c["files"])
+    with open(first, "r+b") as f:
+        f.seek(4096)
+        f.write(b"\x00garbage")
+    conn = sqlite3.connect(db)
+    conn.execute("DELETE FROM user_organizations")
+    conn.commit()
+    conn.close()
+    changed = sha(db)
+    with pytest.raises(SourceError, match="no backup verifies") as ei:
+        rollback_source(db, expected, [first])
+    assert ei.value.details == [{"path": str(first),
+                                 "reason": "checksum mismatch (corrupt or tampered)"}]
+    assert sha(db) == changed                       # refused: nothing was touched
+    r = rollback_source(db, expected, [first, c["tmp"] / "missing", second])
+    assert r["restore_from"] == str(second) and sha(db) == expected
+    assert [s["reason"] for s in r["skipped_backups"]] == [
+        "checksum mismatch (corrupt or tampered)", "missing"]
+    with pytest.raises(UsageError):
+        rollback_source(db, "not-a-sha", [second])
+
+
+def test_leftover_wal_counts_as_change(cutover):
+    """A writer killed -9 in WAL mode leaves its commits in -wal only."""
+    c = cutover
+    db, expected = c["db"], c["backup"]["sha256"]
+    code = ("import sqlite3,os,signal,sys\n"
+            f"c=sqlite3.connect({str(db)!r});c.execute('PRAGMA journal_mode=WAL')\n"
+            "c.execute(\"PRAGMA wal_autocheckpoint=0\")\n"
+            "c.execute(\"INSERT INTO sync_logs (organizationId,syncType,status) VALUES ('o','t','s')\")\n"
+            "c.commit();os.kill(os.getpid(), signal.SIGKILL)\n")
+    p = subprocess.run([sys.executable, "-c", code])
+    assert p.returncode == -signal.SIGKILL
+    wal = Path(str(db) + "-wal")
+    assert wal.stat().st_size > 0
+    r = rollback_source(db, expected, c["files"])
+    assert r["changed"] and r["before"]["wal_size"] > 0
+    assert not wal.exists() and not Path(str(db) + "-shm").exists()
+    assert any(k.endswith(".pre-rollback-" + k.rsplit("-", 1)[1]) and "-wal." in k
+               for k in r["replaced_kept_as"])
+    assert count(db, "sync_logs") == 0 and sha(db) == expected
+
+
+def test_refuses_while_a_process_holds_the_file(cutover):
+    c = cutover
+    db, expected = c["db"], c["backup"]["sha256"]
+    db.write_bytes(db.read_bytes()[:-4096])         # damaged
+    holder = subprocess.Popen([sys.executable, "-c", f"f=open({str(db)!r},'rb');"
+                               "print('ok',flush=True);import time;time.sleep(30)"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ok"
+        with pytest.raises(SourceInUse) as ei:
+            rollback_source(db, expected, c["files"])
+        assert ei.value.details[0]["pid"] == holder.pid
+    finally:
+        holder.kill()
+        holder.wait()
+    assert rollback_source(db, expected, c["files"])["changed"]
+
+
+def test_missing_file_is_restored(cutover):
+    c = cutover
+    c["db"].unlink()
+    r = rollback_source(c["db"], c["backup"]["sha256"], c["files"][1:])
+    assert r["changed"] and r["replaced_kept_as"] == [] and verify_backup(c["files"][1])
+    assert sha(c["db"]) == c["backup"]["sha256"]
+
+
+# -- post-cutover writes on PostgreSQL ---------------------------------------------------
+
+def _pg_url(dsn: str) -> str:
+    from urllib.parse import quote
+    p = dict(x.split("=", 1) for x in dsn.split())
+    password = Path(p["passfile"]).read_text().strip().split(":", 4)[4]
+    return (f"postgresql://{p['user']}:{quote(password, safe='')}@{p['host']}:{p['port']}/"
+            f"{p['dbname']}?schema=public&connection_limit=5")
+
+
+@pytest.fixture
+def migrated(cutover, pg_db):
+    from pgcutover.export import export
+    from pgcutover.importer import import_export
+
+    export(cutover["db"], cutover["tmp"] / "export")
+    import_export(cutover["tmp"] / "export", pg_db)
+    pg_env = cutover["tmp"] / "pg.env"
+    pg_env.write_text(f'DATABASE_URL="{_pg_url(pg_db)}"\n')
+    os.chmod(pg_env, 0o600)
+    return dict(cutover, dsn=pg_db, export=cutover["tmp"] / "export", pg_env=pg_env)
+
+
+@pytest.mark.pg
+@pytest.mark.skipif(not HAS_IMPORT, reason="pgcutover.export/importer not there yet")
+def test_detects_app_writes_on_postgresql(migrated):
+    m = migrated
+    clean = detect_target_writes(m["export"], m["dsn"])
+    assert clean["writes_detected"] is False, clean["differing_tables"]
+    assert clean["tables"]["users"]["actual_rows"] == 7
+
+    (m["tmp"] / "pgapp").mkdir()
+    app = AppProc(m["tmp"] / "pgapp", m["pg_env"])
+    assert app.ctl("start").returncode == 0
+    try:
+        app.login()
+        status, _ = app.request("POST", "/api/sync-logs", {
+            "organizationId": "o1", "syncType": "pems", "status": "completed"})
+        assert status == 201
+    finally:
+        app.ctl("stop")
+
+    dirty = detect_target_writes(m["export"], m["dsn"])
+    assert dirty["writes_detected"] and dirty["differing_tables"] == ["sync_logs"]
+    t = dirty["tables"]["sync_logs"]
+    assert (t["expected_rows"], t["actual_rows"]) == (0, 1)
+    assert t["expected_digest"] != t["actual_digest"]
+
+    with pytest.raises(TargetWritesDetected, match="sync_logs") as ei:
+        rollback(m["db"], m["backup"]["sha256"], m["files"], export_dir=m["export"],
+                 dsn=m["dsn"])
+    assert ei.value.table == "sync_logs" and ei.value.details[0]["actual_rows"] == 1
+    forced = rollback(m["db"], m["backup"]["sha256"], m["files"], export_dir=m["export"],
+                      dsn=m["dsn"], force=True)
+    assert forced["target"]["writes_detected"] and forced["changed"] is False  # SQLite intact
+
+
+# -- the Ansible module ------------------------------------------------------------------
+
+def run_module(args: dict, check: bool = False) -> dict:
+    cmd = [str(Path(sys.executable).with_name("ansible")), "-i", "localhost,", "-c", "local",
+           "localhost", "-m", "pgcutover_rollback", "-a", json.dumps(args),
+           "-e", f"ansible_python_interpreter={sys.executable}"]
+    if check:
+        cmd.append("--check")
+    env = dict(os.environ, ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="json")
+    r = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    out = json.loads(r.stdout)
+    return out["plays"][0]["tasks"][0]["hosts"]["localhost"]
+
+
+@pytest.mark.ansible
+def test_module_check_mode_restore_and_rerun(cutover):
+    c = cutover
+    db, expected = c["db"], c["backup"]["sha256"]
+    conn = sqlite3.connect(db)
+    conn.execute("UPDATE organizations SET name = 'changed after cutover'")
+    conn.commit()
+    conn.close()
+    changed = sha(db)
+    args = {"sqlite_path": str(db), "expected_sha256": expected, "backups": c["files"],
+            "check_target_writes": False}
+    plan = run_module(args, check=True)
+    assert plan["changed"] is True and plan["restore_from"] == c["files"][0], plan
+    assert sha(db) == changed                       # check mode changed nothing
+    done = run_module(args)
+    assert done["changed"] is True and done["after"]["sha256"] == expected == sha(db)
+    assert run_module(args)["changed"] is False
+    bad = run_module(dict(args, backups=[str(c["tmp"] / "nope")], expected_sha256="0" * 64))
+    assert bad["failed"] and bad["error"]["code"] == "source"
+    assert bad["error"]["details"] == [{"path": str(c["tmp"] / "nope"), "reason": "missing"}]
+    missing = run_module({"sqlite_path": str(db), "expected_sha256": expected})
+    assert missing["failed"] and "export_dir" in missing["msg"]
+
+
+@pytest.mark.ansible
+@pytest.mark.pg
+@pytest.mark.skipif(not HAS_IMPORT, reason="pgcutover.export/importer not there yet")
+def test_module_refuses_on_target_writes(migrated):
+    import psycopg2
+
+    m = migrated
+    conn = psycopg2.connect(m["dsn"])
+    with conn, conn.cursor() as cur:   # what the app would do after the cutover
+        cur.execute('UPDATE "users" SET "role" = %s WHERE "username" = %s', ("user", "admin"))
+    conn.close()
+    args = {"sqlite_path": str(m["db"]), "expected_sha256": m["backup"]["sha256"],
+            "backups": m["files"], "export_dir": str(m["export"]), "dsn": m["dsn"]}
+    res = run_module(args, check=True)
+    assert res["failed"] and res["error"]["code"] == "target_writes"
+    assert "users" in res["msg"] and res["error"]["table"] == "users"
+    assert "admin" not in json.dumps(res["error"])   # digests and counts, never row values
+    forced = run_module(dict(args, force=True))
+    assert not forced.get("failed") and forced["target"]["differing_tables"] == ["users"]
