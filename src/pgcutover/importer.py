@@ -21,6 +21,7 @@ import psycopg2
 from . import compat, control, ddl
 from .errors import ImportFailedError, TargetError, UsageError
 from .manifest import load_manifest
+from .verify_export import verify_export
 from .pgconn import connect, pg_error_summary, qi, qn
 from .pgdigest import table_digest
 from .row_convert import ChunkReader, TableConverter, key_of_file_line
@@ -32,12 +33,7 @@ MAX_KEYS = 10
 # -- export side ------------------------------------------------------------------------
 def load_verified_manifest(export_dir) -> dict:
     """Verify the export (files vs manifest) BEFORE any connection, then load it."""
-    try:
-        from .verify_export import verify_export  # source side; raises ExportVerificationError
-    except ModuleNotFoundError:  # TEMPORARY until the source side lands verify_export
-        verify_export = None
-    if verify_export is not None:
-        verify_export(export_dir)
+    verify_export(export_dir)   # raises ExportVerificationError: tampered/incomplete export
     return read_manifest(export_dir)
 
 
