@@ -21,7 +21,7 @@ from pgcutover.rollback import (SourceInUse, TargetWritesDetected, detect_target
                                 rollback, rollback_source)
 from pgcutover.source_backup import backup_source, verify_backup
 
-from test_sample_app import AppProc, make_app_dir
+from test_sample_app import AppProc, _sample_templates, make_app_dir  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[1]
 HAS_IMPORT = all(importlib.util.find_spec(m) for m in ("pgcutover.export", "pgcutover.importer"))
@@ -214,16 +214,27 @@ def test_detects_app_writes_on_postgresql(migrated):
 
 # -- the Ansible module ------------------------------------------------------------------
 
-def run_module(args: dict, check: bool = False) -> dict:
-    cmd = [str(Path(sys.executable).with_name("ansible")), "-i", "localhost,", "-c", "local",
-           "localhost", "-m", "pgcutover_rollback", "-a", json.dumps(args),
-           "-e", f"ansible_python_interpreter={sys.executable}"]
-    if check:
-        cmd.append("--check")
+def run_tasks(tmp_path, tasks: list[dict]) -> list[dict]:
+    """Run tasks in one playbook on localhost (one Ansible start-up); per-task results."""
+    book = tmp_path / "play.yml"
+    book.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False,
+                                 "tasks": tasks}]))
+    cmd = [str(Path(sys.executable).with_name("ansible-playbook")), "-i", "localhost,",
+           "-c", "local", "-e", f"ansible_python_interpreter={sys.executable}", str(book)]
     env = dict(os.environ, ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="json")
-    r = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    r = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=180)
     out = json.loads(r.stdout)
-    return out["plays"][0]["tasks"][0]["hosts"]["localhost"]
+    return [t["hosts"]["localhost"] for t in out["plays"][0]["tasks"]]
+
+
+def rollback_task(args: dict, check: bool = False) -> dict:
+    return {"name": "rollback", "pgcutover_rollback": args, "check_mode": check,
+            "ignore_errors": True}
+
+
+def sha_task(path) -> dict:
+    return {"name": "sha", "ansible.builtin.stat": {"path": str(path),
+                                                    "checksum_algorithm": "sha256"}}
 
 
 @pytest.mark.ansible
@@ -237,16 +248,17 @@ def test_module_check_mode_restore_and_rerun(cutover):
     changed = sha(db)
     args = {"sqlite_path": str(db), "expected_sha256": expected, "backups": c["files"],
             "check_target_writes": False}
-    plan = run_module(args, check=True)
+    plan, after_plan, done, rerun, bad, missing = run_tasks(c["tmp"], [
+        rollback_task(args, check=True), sha_task(db), rollback_task(args),
+        rollback_task(args),
+        rollback_task(dict(args, backups=[str(c["tmp"] / "nope")], expected_sha256="0" * 64)),
+        rollback_task({"sqlite_path": str(db), "expected_sha256": expected})])
     assert plan["changed"] is True and plan["restore_from"] == c["files"][0], plan
-    assert sha(db) == changed                       # check mode changed nothing
-    done = run_module(args)
+    assert after_plan["stat"]["checksum"] == changed    # check mode changed nothing
     assert done["changed"] is True and done["after"]["sha256"] == expected == sha(db)
-    assert run_module(args)["changed"] is False
-    bad = run_module(dict(args, backups=[str(c["tmp"] / "nope")], expected_sha256="0" * 64))
+    assert rerun["changed"] is False and rerun["source_matches"]
     assert bad["failed"] and bad["error"]["code"] == "source"
     assert bad["error"]["details"] == [{"path": str(c["tmp"] / "nope"), "reason": "missing"}]
-    missing = run_module({"sqlite_path": str(db), "expected_sha256": expected})
     assert missing["failed"] and "export_dir" in missing["msg"]
 
 
@@ -263,9 +275,9 @@ def test_module_refuses_on_target_writes(migrated):
     conn.close()
     args = {"sqlite_path": str(m["db"]), "expected_sha256": m["backup"]["sha256"],
             "backups": m["files"], "export_dir": str(m["export"]), "dsn": m["dsn"]}
-    res = run_module(args, check=True)
-    assert res["failed"] and res["error"]["code"] == "target_writes"
-    assert "users" in res["msg"] and res["error"]["table"] == "users"
-    assert "admin" not in json.dumps(res["error"])   # digests and counts, never row values
-    forced = run_module(dict(args, force=True))
+    refused, forced = run_tasks(m["tmp"], [rollback_task(args, check=True),
+                                           rollback_task(dict(args, force=True))])
+    assert refused["failed"] and refused["error"]["code"] == "target_writes"
+    assert "users" in refused["msg"] and refused["error"]["table"] == "users"
+    assert "admin" not in json.dumps(refused["error"])  # digests and counts, never row values
     assert not forced.get("failed") and forced["target"]["differing_tables"] == ["users"]

@@ -64,12 +64,26 @@ class AppProc:
         return body
 
 
+_TEMPLATES: dict[int, Path] = {}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _sample_templates(tmp_path_factory):
+    """Generate each sample size once per session (PBKDF2 hashing costs ~0.7 s)."""
+    _TEMPLATES["dir"] = tmp_path_factory.mktemp("sample-templates")
+    yield
+    _TEMPLATES.clear()
+
+
 def make_app_dir(root: Path, pfa_records: int = 40) -> tuple[Path, Path]:
     """An app checkout: .env + prisma/schema.prisma + prisma/dev.db (sample data)."""
     (root / "prisma").mkdir(parents=True)
     shutil.copy(APP / "prisma" / "schema.prisma", root / "prisma" / "schema.prisma")
     db = root / "prisma" / "dev.db"
-    sample.generate(db, pfa_records=pfa_records)
+    template = _TEMPLATES["dir"] / f"pfa{pfa_records}.db"
+    if not template.exists():
+        sample.generate(template, pfa_records=pfa_records)
+    shutil.copyfile(template, db)
     env_file = root / ".env"
     env_file.write_text('# sample\nDATABASE_URL="file:./dev.db"\n')
     os.chmod(env_file, 0o600)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import sqlite3
 import stat
 import subprocess
@@ -22,11 +23,18 @@ def sha(path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+@pytest.fixture(scope="module")
+def template(tmp_path_factory):
+    db = tmp_path_factory.mktemp("tpl") / "dev.db"
+    sample.generate(db, pfa_records=200)
+    return db
+
+
 @pytest.fixture
-def src(tmp_path):
+def src(tmp_path, template):
     db = tmp_path / "prisma" / "dev.db"
     db.parent.mkdir()
-    sample.generate(db, pfa_records=200)
+    shutil.copyfile(template, db)
     return db
 
 
