@@ -202,6 +202,8 @@ def test_detects_app_writes_on_postgresql(migrated):
     t = dirty["tables"]["sync_logs"]
     assert (t["expected_rows"], t["actual_rows"]) == (0, 1)
     assert t["expected_digest"] != t["actual_digest"]
+    # The rows written after the cutover, by primary key (never their values).
+    assert t["keys"] == [{"key": {"id": 2}, "problem": "row in PostgreSQL is not in the export"}]
 
     with pytest.raises(TargetWritesDetected, match="sync_logs") as ei:
         rollback(m["db"], m["backup"]["sha256"], m["files"], export_dir=m["export"],
@@ -281,3 +283,15 @@ def test_module_refuses_on_target_writes(migrated):
     assert "users" in refused["msg"] and refused["error"]["table"] == "users"
     assert "admin" not in json.dumps(refused["error"])  # digests and counts, never row values
     assert not forced.get("failed") and forced["target"]["differing_tables"] == ["users"]
+
+
+@pytest.mark.pg
+@pytest.mark.skipif(not HAS_IMPORT, reason="pgcutover.export not there yet")
+def test_unimported_target_counts_as_different(cutover, pg_db):
+    """A wrong DSN/schema or export must not look like 'no writes'."""
+    from pgcutover.export import export
+
+    export(cutover["db"], cutover["tmp"] / "export")
+    r = detect_target_writes(cutover["tmp"] / "export", pg_db)
+    assert r["writes_detected"] and r["problems"] == ["no pgcutover import marker in this schema"]
+    assert r["tables"]["users"]["reason"] == "table or column missing in PostgreSQL"

@@ -149,50 +149,61 @@ def rollback_source(sqlite_path, expected_sha256, backups=(), force=False) -> di
 
 # -- writes made on PostgreSQL after the cutover ---------------------------------------
 
-def detect_target_writes(export_dir, dsn, password=None, schema="public") -> dict:
-    """Per table: rows and content digest in PostgreSQL vs the export manifest.
+def detect_target_writes(export_dir, dsn, password=None, schema="public",
+                         max_keys=10) -> dict:
+    """Per table: rows and content digest in PostgreSQL vs the export manifest, plus
+    up to ``max_keys`` primary keys of rows that differ (keys only, never values).
 
-    Any difference means the application wrote to PostgreSQL after the import."""
-    from . import pgdigest
+    Any difference means the application wrote to PostgreSQL after the import. Tables
+    the import skipped (recorded in its marker) are not compared."""
+    import psycopg2
+
+    from . import compat, control
     from .pgconn import connect, pg_error_summary
+    from .pgdigest import table_digest
+    from .verify_target import differing_keys
 
     manifest = load_manifest(export_dir)
-    tables = {}
+    tables, problems = {}, []
     conn = connect(dsn, password)
     try:
+        conn.set_session(readonly=True, isolation_level="REPEATABLE READ")
         with conn.cursor() as cur:
-            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            cur.execute("SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod) "
-                        "FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
-                        "JOIN pg_namespace n ON n.oid = c.relnamespace "
-                        "WHERE n.nspname = %s AND c.relkind IN ('r', 'p') "
-                        "AND a.attnum > 0 AND NOT a.attisdropped", (schema,))
-            types: dict = {}
-            for t, c, typ in cur.fetchall():
-                types.setdefault(t, {})[c] = typ
-            for name, spec in manifest["tables"].items():
-                entry = {"expected_rows": spec["rows"],
-                         "expected_digest": spec["content_digest"]}
-                if name not in types:
-                    entry.update(actual_rows=None, actual_digest=None, differs=True,
-                                 reason="table missing")
+            marker = control.latest_import(cur, schema)
+            skipped = set((marker or {}).get("skipped_tables") or [])
+            if marker is None:
+                problems.append("no pgcutover import marker in this schema")
+            elif marker["manifest_digest"] != manifest["manifest_digest"]:
+                problems.append("the last import into this schema was a different export")
+            catalog = compat.target_catalog(cur, schema)
+            for name in manifest["load_order"]:
+                if name in skipped:
+                    continue
+                spec = manifest["tables"][name]
+                entry = {"expected_rows": spec["rows"], "expected_digest": spec["content_digest"],
+                         "actual_rows": None, "actual_digest": None, "differs": True}
+                have = catalog.get(name)
+                if have is None or any(c["name"] not in have for c in spec["columns"]):
+                    entry["reason"] = "table or column missing in PostgreSQL"
                 else:
-                    try:
-                        rows, digest = pgdigest.table_digest(
-                            cur, schema, name, spec["columns"], types[name])
-                    except Exception as exc:  # psycopg2.Error: report, never row values
-                        summary = pg_error_summary(exc) if hasattr(exc, "pgcode") else str(exc)
-                        raise TargetError(f"cannot digest table {name}: {summary}",
-                                          table=name) from None
+                    types = {c: v["type"] for c, v in have.items()}
+                    rows, digest = table_digest(cur, schema, name, spec["columns"], types)
                     entry.update(actual_rows=rows, actual_digest=digest,
                                  differs=digest != spec["content_digest"])
+                    if entry["differs"] and max_keys:
+                        entry["keys"] = [dict(key=k, problem=p) for k, p in differing_keys(
+                            cur, export_dir, manifest, schema, name, types, limit=max_keys)]
                 tables[name] = entry
+    except psycopg2.Error as exc:
+        raise TargetError(f"cannot compare PostgreSQL with the export: "
+                          f"{pg_error_summary(exc)}") from None
     finally:
         conn.rollback()
         conn.close()
     differing = [t for t, e in tables.items() if e["differs"]]
-    return {"writes_detected": bool(differing), "differing_tables": differing,
-            "tables": tables, "schema": schema}
+    return {"writes_detected": bool(differing or problems), "differing_tables": differing,
+            "problems": problems, "skipped_tables": sorted(skipped), "tables": tables,
+            "schema": schema}
 
 
 def rollback(sqlite_path, expected_sha256, backups=(), export_dir=None, dsn=None,
@@ -213,11 +224,12 @@ def rollback(sqlite_path, expected_sha256, backups=(), export_dir=None, dsn=None
             details = [{"table": t, **{k: v for k, v in target["tables"][t].items()
                                         if k != "differs"}}
                        for t in target["differing_tables"]]
+            details += [{"problem": p} for p in target["problems"]]
+            where = ", ".join(target["differing_tables"] + target["problems"])
             raise TargetWritesDetected(
-                "PostgreSQL holds writes made after the cutover in table(s) "
-                + ", ".join(target["differing_tables"])
-                + "; rolling back to SQLite would lose them (force overrides)",
-                table=target["differing_tables"][0], details=details)
+                f"PostgreSQL differs from the export ({where}): writes made after the "
+                "cutover would be lost by rolling back to SQLite (force overrides)",
+                table=(target["differing_tables"] or [None])[0], details=details)
     if dry_run:
         plan = plan_rollback(sqlite_path, expected_sha256, backups)
         result.update(plan, changed=not plan["source_matches"])
