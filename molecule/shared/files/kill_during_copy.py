@@ -72,7 +72,7 @@ def main() -> int:
     parser.add_argument("--mode", choices=("kill-client", "crash-server"), required=True)
     parser.add_argument("--pg-ctl")
     parser.add_argument("--data-dir")
-    parser.add_argument("--min-tuples", type=int, default=20000)
+    parser.add_argument("--min-tuples", type=int, default=10000)
     parser.add_argument("--timeout", type=float, default=120)
     args = parser.parse_args()
 
