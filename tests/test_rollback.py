@@ -295,3 +295,23 @@ def test_unimported_target_counts_as_different(cutover, pg_db):
     r = detect_target_writes(cutover["tmp"] / "export", pg_db)
     assert r["writes_detected"] and r["problems"] == ["no pgcutover import marker in this schema"]
     assert r["tables"]["users"]["reason"] == "table or column missing in PostgreSQL"
+
+
+def test_restored_file_keeps_owner_and_mode(cutover):
+    """The app (its own user under systemd) must be able to open the restored file."""
+    db, expected = cutover["db"], cutover["backup"]["sha256"]
+    if os.geteuid() != 0:
+        pytest.skip("needs root to chown")
+    os.chown(db, 65534, 65534)
+    os.chmod(db, 0o640)
+    with open(db, "r+b") as f:
+        f.seek(100)
+        f.write(b"\xff")
+    r = rollback_source(db, expected, cutover["files"])
+    st = db.stat()
+    assert r["changed"] and (st.st_uid, st.st_gid, st.st_mode & 0o777) == (65534, 65534, 0o640)
+    link = db.with_name("current.db")
+    link.symlink_to(db.name)
+    db.write_bytes(b"")
+    r = rollback_source(link, expected, cutover["files"])   # a symlinked path
+    assert link.is_symlink() and sha(db) == expected

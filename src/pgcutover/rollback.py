@@ -97,6 +97,37 @@ def _copy_verified(src: Path, tmp: Path, expected: str):
         raise SourceError(f"backup changed while it was being restored: {src}")
 
 
+def _aside_name(p: Path) -> Path:
+    ts = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    aside, n = Path(f"{p}.pre-rollback-{ts}"), 0
+    while aside.exists() or aside.is_symlink():
+        n += 1
+        aside = Path(f"{p}.pre-rollback-{ts}-{n}")
+    return aside
+
+
+def _set_aside(path: Path) -> list[str]:
+    """Keep what is about to be replaced. Side files go first: a hot journal or WAL
+    left next to the restored file would be replayed into it by the next opener.
+    Content is kept aside, ``-shm`` (an index, rebuilt) and empty files dropped."""
+    kept = []
+    for suffix in SIDE_SUFFIXES:
+        side = Path(str(path) + suffix)
+        if not side.exists():
+            continue
+        if suffix != "-shm" and side.stat().st_size:
+            aside = _aside_name(side)
+            os.replace(side, aside)
+            kept.append(str(aside))
+        else:
+            side.unlink()
+    if path.exists():
+        aside = _aside_name(path)
+        os.link(path, aside)  # the old file stays reachable; no moment without a DB file
+        kept.insert(0, str(aside))
+    return kept
+
+
 def rollback_source(sqlite_path, expected_sha256, backups=(), force=False) -> dict:
     """Make ``sqlite_path`` equal the snapshot ``expected_sha256``; idempotent.
 
@@ -117,27 +148,27 @@ def rollback_source(sqlite_path, expected_sha256, backups=(), force=False) -> di
             + ": stop the application first (force overrides)", details=plan["holders"])
 
     expected = plan["expected_sha256"]
-    ts = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    path = path.resolve()  # SQLite names side files after the real file, not a symlink
+    # The app must be able to open the restored file: same owner and mode as the file
+    # it replaces (or the directory's owner, 0600, when the file is gone).
+    st = path.stat() if path.exists() else None
+    owner = (st.st_uid, st.st_gid) if st else (path.parent.stat().st_uid,
+                                               path.parent.stat().st_gid)
+    mode = (st.st_mode & 0o777) if st else 0o600
     tmp = path.with_name(f".{path.name}.rollback-{os.getpid()}.tmp")
     _copy_verified(Path(plan["restore_from"]), tmp, expected)
-    # Side files first: a hot journal or WAL left next to the restored file would be
-    # replayed into it by the next opener. Content is kept aside, empty ones dropped.
-    kept = []
-    for suffix in SIDE_SUFFIXES:
-        side = Path(str(path) + suffix)
-        if not side.exists():
-            continue
-        if suffix != "-shm" and side.stat().st_size:
-            aside = Path(f"{side}.pre-rollback-{ts}")
-            os.replace(side, aside)
-            kept.append(str(aside))
-        else:
-            side.unlink()
-    if path.exists():
-        aside = Path(f"{path}.pre-rollback-{ts}")
-        os.link(path, aside)  # the old file stays reachable; no moment without a DB file
-        kept.insert(0, str(aside))
-    os.replace(tmp, path)
+    try:
+        try:
+            os.chown(tmp, *owner)
+        except PermissionError:
+            raise SourceError(f"cannot give the restored {path.name} its owner uid "
+                              f"{owner[0]}; run the rollback as root or as that user"
+                              ) from None
+        os.chmod(tmp, mode)
+        kept = _set_aside(path)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     fsync_dir(path.parent)
 
     after = _source_state(path, expected)
