@@ -109,24 +109,31 @@ def test_corrupt_backup_is_skipped_or_refused(cutover):
 
 
 def test_leftover_wal_counts_as_change(cutover):
-    """A writer killed -9 in WAL mode leaves its commits in -wal only."""
+    """A writer killed -9 in WAL mode leaves its commits in -wal only: the main file
+    still has the expected sha256, yet the database is not the snapshot."""
     c = cutover
-    db, expected = c["db"], c["backup"]["sha256"]
-    code = ("import sqlite3,os,signal,sys\n"
-            f"c=sqlite3.connect({str(db)!r});c.execute('PRAGMA journal_mode=WAL')\n"
-            "c.execute(\"PRAGMA wal_autocheckpoint=0\")\n"
+    db = c["db"]
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.close()
+    snap = backup_source(db, [c["tmp"] / "walbk"], label="wal")
+    expected, files = snap["sha256"], [snap["copies"][0]["path"]]
+    code = ("import sqlite3,os,signal\n"
+            f"c=sqlite3.connect({str(db)!r})\n"
+            "c.execute('PRAGMA wal_autocheckpoint=0')\n"
             "c.execute(\"INSERT INTO sync_logs (organizationId,syncType,status) VALUES ('o','t','s')\")\n"
             "c.commit();os.kill(os.getpid(), signal.SIGKILL)\n")
     p = subprocess.run([sys.executable, "-c", code])
     assert p.returncode == -signal.SIGKILL
     wal = Path(str(db) + "-wal")
-    assert wal.stat().st_size > 0
-    r = rollback_source(db, expected, c["files"])
-    assert r["changed"] and r["before"]["wal_size"] > 0
+    assert wal.stat().st_size > 0 and sha(db) == expected
+    r = rollback_source(db, expected, files)
+    assert r["changed"] and not r["source_matches"] and r["before"]["wal_size"] > 0
     assert not wal.exists() and not Path(str(db) + "-shm").exists()
-    assert any(k.endswith(".pre-rollback-" + k.rsplit("-", 1)[1]) and "-wal." in k
-               for k in r["replaced_kept_as"])
+    assert [Path(k).name.split(".pre-rollback-")[0] for k in r["replaced_kept_as"]] == \
+        ["dev.db", "dev.db-wal"]
     assert count(db, "sync_logs") == 0 and sha(db) == expected
+    assert rollback_source(db, expected, files)["changed"] is False
 
 
 def test_refuses_while_a_process_holds_the_file(cutover):
