@@ -28,7 +28,7 @@ from .manifest import fsync_dir
 from .sqlite_source import changed_since_open, open_readonly, open_snapshot, snapshot
 
 CHUNK = 1 << 20
-LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 SIDE_SUFFIXES = ("-wal", "-shm", "-journal")
 
 
