@@ -353,6 +353,8 @@ def _copy_table(cur, export_dir, manifest, plan, item, progress):
             src = fh if conv.passthrough else ChunkReader(conv.chunks(fh))
             cur.copy_expert(item["sql"], src, size=COPY_CHUNK)
     except psycopg2.Error as exc:
+        if conv.error is not None:      # our own conversion error, raised inside read()
+            raise conv.error from None
         ctx = exc.diag.context or "" if getattr(exc, "diag", None) else ""
         m = _CTX_RE.search(ctx)
         key = column = None
@@ -431,11 +433,15 @@ def import_export(export_dir, dsn, password=None, schema="public", schema_mode="
                     keys = differing_keys(cur, export_dir, manifest, schema, t,
                                           plan["target_types"].get(t), limit=MAX_KEYS)
                     details.extend({"table": t, "key": k, "problem": p} for k, p in keys)
-                first = details[0] if details else {}
+                    if not keys:   # PostgreSQL equals the file: the file is not the export
+                        details.append({"table": t, "problem":
+                                        "the .rows file content does not match the manifest's "
+                                        "content digest (export inconsistent with its manifest)"})
+                first = next((d for d in details if d.get("key")), {})
                 raise ImportFailedError(
                     f"content digest differs after load in {len(mismatches)} table(s): "
                     f"{', '.join(mismatches)}", table=mismatches[0], key=first.get("key"),
-                    details=details or [{"table": t} for t in mismatches])
+                    details=details)
             marker_tables = {t: {"rows": v["rows"], "content_digest": v["content_digest"]}
                              for t, v in tables.items()}
             import_id = control.write_marker(

@@ -209,6 +209,7 @@ class TableConverter:
             if fn is not None:
                 self.convs.append((i, fn))
         self.pk = tinfo.get("primary_key") or []
+        self.error: ImportFailedError | None = None
 
     @property
     def passthrough(self) -> bool:
@@ -220,20 +221,23 @@ class TableConverter:
         for lineno, line in enumerate(fh, 1):
             cells = line[:-1].split(b"\t")
             if len(cells) != ncols:
-                raise ImportFailedError(
+                self.error = ImportFailedError(
                     f"line has {len(cells)} cells, the manifest lists {ncols} columns",
                     table=self.table, key=self.key_of_line(line, lineno))
+                raise self.error
             for i, fn in convs:
                 c = cells[i]
                 if c != NULL:
                     try:
                         cells[i] = fn(c)
                     except (CellError, ValueError) as exc:
-                        raise ImportFailedError(
+                        # kept: psycopg2 turns an exception inside read() into a COPY error
+                        self.error = ImportFailedError(
                             f"value cannot be converted to the target type: "
                             f"{exc if isinstance(exc, CellError) else 'malformed number'}",
                             table=self.table, column=self.columns[i]["name"],
-                            key=self.key_of_line(line, lineno)) from None
+                            key=self.key_of_line(line, lineno))
+                        raise self.error from None
             out.append(b"\t".join(cells))
             if len(out) >= chunk_rows:
                 out.append(b"")
