@@ -45,23 +45,34 @@ def _blocker(out, table, column, reason, count, keys):
                 "keys": keys})
 
 
-def _column_stats(conn, schema: dict) -> tuple[int, list[dict]]:
-    """Row count and, per column, storage-class counts, NUL and non-ASCII counts."""
+_PACK = 1 << 32
+
+
+def _column_stats(conn, schema: dict, text_checks: bool = True) -> tuple[int, list[dict]]:
+    """Row count and, per column, storage-class counts (two sums packing two counts
+    each: SQLite function calls per cell dominate the cost) and, with
+    ``text_checks``, NUL and non-ASCII counts (the exporter finds those itself)."""
     items = ["count(*)"]
+    per = 4 if text_checks else 2
     for c in schema["columns"]:
         q = qi(c["name"])
-        items += [f"sum(typeof({q})='integer')", f"sum(typeof({q})='real')",
-                  f"sum(typeof({q})='text')", f"sum(typeof({q})='blob')",
-                  f"sum(typeof({q})='text' AND instr(CAST({q} AS BLOB), x'00')>0)",
-                  f"sum(typeof({q})='text' AND {q} GLOB ?1)"]
+        items += [f"sum(CASE typeof({q}) WHEN 'integer' THEN 1 WHEN 'real' THEN {_PACK} "
+                  "ELSE 0 END)",
+                  f"sum(CASE typeof({q}) WHEN 'text' THEN 1 WHEN 'blob' THEN {_PACK} "
+                  "ELSE 0 END)"]
+        if text_checks:
+            items += [f"sum(typeof({q})='text' AND instr(CAST({q} AS BLOB), x'00')>0)",
+                      f"sum(typeof({q})='text' AND {q} GLOB ?1)"]
     row = conn.execute(f"SELECT {', '.join(items)} FROM {qi(schema['name'])}",
-                       (_NON_ASCII_GLOB,)).fetchone()
+                       (_NON_ASCII_GLOB,) if text_checks else ()).fetchone()
     n = row[0]
     stats = []
     for i, _c in enumerate(schema["columns"]):
-        v = [x or 0 for x in row[1 + 6 * i: 7 + 6 * i]]
-        typeof = {k: cnt for k, cnt in zip(typeplan.STORAGES, v[:4]) if cnt}
-        stats.append({"typeof": typeof, "nul": v[4], "non_ascii": v[5]})
+        v = [x or 0 for x in row[1 + per * i: 1 + per * (i + 1)]]
+        counts = (v[0] % _PACK, v[0] // _PACK, v[1] % _PACK, v[1] // _PACK)
+        typeof = {k: cnt for k, cnt in zip(typeplan.STORAGES, counts) if cnt}
+        stats.append({"typeof": typeof, "nul": v[2] if text_checks else 0,
+                      "non_ascii": v[3] if text_checks else 0})
     return n, stats
 
 
@@ -102,19 +113,25 @@ def _sizes(conn, names) -> tuple[dict, str]:
         return {}, "estimate"
 
 
-def analyze_conn(conn, path=None, sizes: bool = True, integrity: str = "integrity_check"
-                 ) -> dict:
+def run_pragmas(conn, integrity: str = "integrity_check") -> tuple[list, list]:
+    integ = [r[0] for r in conn.execute(f"PRAGMA {integrity}")]
+    fk_rows = conn.execute("PRAGMA foreign_key_check").fetchall()
+    return integ, fk_rows
+
+
+def analyze_conn(conn, path=None, sizes: bool = True, integrity: str = "integrity_check",
+                 text_checks: bool = True, pragmas=None) -> dict:
     """Analyze an open connection (inside the caller's read transaction)."""
     t0 = time.monotonic()
     old_factory = conn.text_factory
     conn.text_factory = _lenient_text
     try:
-        return _analyze(conn, path, sizes, integrity, t0)
+        return _analyze(conn, path, sizes, integrity, t0, text_checks, pragmas)
     finally:
         conn.text_factory = old_factory
 
 
-def _analyze(conn, path, sizes, integrity, t0) -> dict:
+def _analyze(conn, path, sizes, integrity, t0, text_checks, pragmas) -> dict:
     blockers: list = []
     warnings: list = []
     pragma = lambda name: conn.execute(f"PRAGMA {name}").fetchone()[0]  # noqa: E731
@@ -122,11 +139,6 @@ def _analyze(conn, path, sizes, integrity, t0) -> dict:
     if encoding != "UTF-8":
         _blocker(blockers, None, None, f"database encoding is {encoding}, not UTF-8", 1, [])
     page_size, page_count = pragma("page_size"), pragma("page_count")
-
-    integ = [r[0] for r in conn.execute(f"PRAGMA {integrity}")]
-    if integ != ["ok"]:
-        _blocker(blockers, None, None, f"PRAGMA {integrity} failed: " + "; ".join(integ[:10]),
-                 len(integ), [])
 
     schemas = {}
     for t in sqlite_source.tables(conn):
@@ -140,36 +152,13 @@ def _analyze(conn, path, sizes, integrity, t0) -> dict:
                          f"foreign key references missing table {fk['ref_table']!r}", 1, [])
     _identifier_checks(schemas, blockers, warnings)
 
-    orphans: dict[str, list] = {}
-    for table, rowid, parent, fkid in conn.execute("PRAGMA foreign_key_check"):
-        orphans.setdefault((table, parent, fkid), []).append(rowid)
-    fk_report = []
-    for (table, parent, fkid), rowids in orphans.items():
-        fks = schemas[table]["foreign_keys"] if table in schemas else []
-        # PRAGMA foreign_key_check numbers FKs like foreign_key_list (reverse order)
-        fk = fks[len(fks) - 1 - fkid] if 0 <= fkid < len(fks) else None
-        cols = ",".join(fk["columns"]) if fk else None
-        keys = []
-        s = schemas.get(table)
-        if s is not None and rowids and rowids[0] is not None:
-            sel, names = _key_sql(s)
-            for rid in rowids[:MAX_KEYS]:
-                r = conn.execute(f"SELECT {sel} FROM {qi(table)} WHERE rowid=?",
-                                 (rid,)).fetchone()
-                keys.append(r[0] if len(names) == 1 else dict(zip(names, r)))
-        entry = {"table": table, "columns": cols, "parent": parent,
-                 "count": len(rowids), "rowids": rowids[:MAX_KEYS], "keys": keys}
-        fk_report.append(entry)
-        _blocker(blockers, table, cols, f"orphaned rows: foreign key to {parent!r} "
-                 "has no parent row", len(rowids), keys)
-
     size_map, size_method = _sizes(conn, schemas) if sizes else ({}, "skipped")
     tables = {}
     total = 0
     total_pages = page_size * page_count
     for name in order:
         s = schemas[name]
-        n, stats = _column_stats(conn, s)
+        n, stats = _column_stats(conn, s, text_checks)
         total += n
         columns = []
         for col, st in zip(s["columns"], stats):
@@ -195,6 +184,8 @@ def _analyze(conn, path, sizes, integrity, t0) -> dict:
             if not plan["blockers"]:
                 _value_checks(conn, s, c, blockers, warnings)
             columns.append(c)
+        _range_checks(conn, s, [c for c in columns if not any(
+            b["table"] == name and b["column"] == c["name"] for b in blockers)], blockers)
         entry = {"rows": n, "without_rowid": s["without_rowid"],
                  "primary_key": s["primary_key"],
                  "autoincrement": sqlite_source.autoincrement_high_water(conn, s),
@@ -209,6 +200,36 @@ def _analyze(conn, path, sizes, integrity, t0) -> dict:
         # no dbstat: share the file's pages out by row count (rough, and labelled so)
         for entry in tables.values():
             entry["size_bytes_estimate"] = int(total_pages * entry["rows"] / total)
+
+    # PRAGMA integrity/quick_check and foreign_key_check: computed here, or by the
+    # caller in parallel on another connection (``pragmas``)
+    integ, fk_rows = pragmas() if pragmas else run_pragmas(conn, integrity)
+    if integ != ["ok"]:
+        _blocker(blockers, None, None, f"PRAGMA {integrity} failed: " + "; ".join(integ[:10]),
+                 len(integ), [])
+
+    orphans: dict[str, list] = {}
+    for table, rowid, parent, fkid in fk_rows:
+        orphans.setdefault((table, parent, fkid), []).append(rowid)
+    fk_report = []
+    for (table, parent, fkid), rowids in orphans.items():
+        fks = schemas[table]["foreign_keys"] if table in schemas else []
+        # PRAGMA foreign_key_check numbers FKs like foreign_key_list (reverse order)
+        fk = fks[len(fks) - 1 - fkid] if 0 <= fkid < len(fks) else None
+        cols = ",".join(fk["columns"]) if fk else None
+        keys = []
+        s = schemas.get(table)
+        if s is not None and rowids and rowids[0] is not None:
+            sel, names = _key_sql(s)
+            for rid in rowids[:MAX_KEYS]:
+                r = conn.execute(f"SELECT {sel} FROM {qi(table)} WHERE rowid=?",
+                                 (rid,)).fetchone()
+                keys.append(r[0] if len(names) == 1 else dict(zip(names, r)))
+        entry = {"table": table, "columns": cols, "parent": parent,
+                 "count": len(rowids), "rowids": rowids[:MAX_KEYS], "keys": keys}
+        fk_report.append(entry)
+        _blocker(blockers, table, cols, f"orphaned rows: foreign key to {parent!r} "
+                 "has no parent row", len(rowids), keys)
 
     return {
         "format": "pgcutover-analysis", "tool_version": __version__,
@@ -245,14 +266,24 @@ def _check_utf8(conn, s, column, blockers):
         _blocker(blockers, s["name"], column, "invalid UTF-8 in TEXT", bad, keys)
 
 
+def _range_checks(conn, s, columns, blockers):
+    """All per-type range checks of a table in one aggregate query."""
+    checks = [(c["name"], reason, where) for c in columns
+              for reason, where in typeplan.bad_cell_sql(c["logical"], c["pg_type"],
+                                                         qi(c["name"]))]
+    if not checks:
+        return
+    row = conn.execute("SELECT " + ", ".join(f"sum({w})" for _n, _r, w in checks)
+                       + f" FROM {qi(s['name'])}").fetchone()
+    for (col, reason, where), cnt in zip(checks, row):
+        if cnt:
+            _blocker(blockers, s["name"], col, reason, cnt, _keys(conn, s, where))
+
+
 def _value_checks(conn, s, c, blockers, warnings):
-    """Range checks in SQL, then Python checks of the cells that need parsing."""
+    """Python checks of the cells that need parsing (TEXT timestamps, JSON, ...)."""
     name, q = s["name"], qi(c["name"])
     logical, pg_type = c["logical"], c["pg_type"]
-    for reason, where in typeplan.bad_cell_sql(logical, pg_type, q):
-        cnt = conn.execute(f"SELECT count(*) FROM {qi(name)} WHERE {where}").fetchone()[0]
-        if cnt:
-            _blocker(blockers, name, c["name"], reason, cnt, _keys(conn, s, where))
     flt = typeplan.python_check_filter(logical, pg_type, q)
     if not flt:
         return

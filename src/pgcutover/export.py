@@ -16,11 +16,12 @@ import os
 import sqlite3
 import struct
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 
 from . import __version__, canonical, rows_codec, sqlite_source
-from .analyze import analyze_conn
+from .analyze import analyze_conn, run_pragmas
 from .errors import BlockerError, PgcutoverError, SourceError, UsageError
 from .manifest import FORMAT_NAME, FORMAT_VERSION, fsync_dir, rows_file_name, write_manifest
 from .sqlite_source import qi
@@ -31,112 +32,139 @@ MANIFEST_COLUMN_KEYS = ("name", "declared", "affinity", "storage", "notnull", "d
 
 
 # -- the per-table scanner (shared with verify_source) ------------------------------
+#
+# Measured on the 1M-row sample: every SQLite scalar function call per cell costs
+# more than the equivalent Python, and concatenating a whole line in SQL is
+# quadratic.  So SQLite only hands over values (INTEGER already CAST to TEXT), and
+# the generated per-table loop builds the line with one '\t'.join, checks the whole
+# line once for characters that need COPY escaping (rare: then the exact per-cell
+# encoder runs), and builds the digest tokens inline.
 
-def _token_sql(q: str, logical: str, storage: str) -> str | None:
-    """SQLite expression for the digest token, when SQLite can produce it exactly."""
+Z = "\x00"          # NULL marker while joining: TEXT cannot hold NUL (a blocker)
+_pack_d = struct.Struct(">d").pack
+
+
+class _RowProblem(Exception):
+    def __init__(self, index, reason):
+        super().__init__(reason)
+        self.index = index
+        self.reason = reason
+
+
+def _mixed_fast(v):
+    """Tagged cell without escaping (the line check sends specials to the slow path)."""
+    if v is None:
+        return Z
+    t = type(v)
+    if t is str:
+        return "t" + v
+    if t is int:
+        return "i" + str(v)
+    if t is float:
+        return "r" + repr(v)
+    return "b\\\\x" + v.hex()
+
+
+def _token_kind(logical: str, storage: str) -> str:
     if storage == "integer" and logical in ("integer", "timestamp", "numeric"):
-        return f"CASE WHEN {q} IS NULL THEN 'N' ELSE length({q})||':'||{q} END"
+        return "textlike"
     if storage == "text" and logical == "text":
-        return f"CASE WHEN {q} IS NULL THEN 'N' ELSE length({q})||':'||{q} END"
+        return "textlike"
     if storage == "integer" and logical == "boolean":
-        # anything but 0/1 gives a token no valid row has (analyze blocks it anyway)
-        return (f"CASE WHEN {q} IS NULL THEN 'N' WHEN {q}=1 THEN '1:t' WHEN {q}=0 "
-                f"THEN '1:f' ELSE '?'||quote({q}) END")
-    if storage == "blob" and logical == "bytea":
-        return f"CASE WHEN {q} IS NULL THEN 'N' ELSE (length({q})*2)||':'||lower(hex({q})) END"
-    return None
-
-
-def _copy_py(storage: str):
-    if storage == "real":
-        return lambda v: "\\N" if v is None else repr(v)
-    return lambda v: rows_codec.encode_cell(v, storage)
+        return "boolean"
+    if storage == "real" and logical == "float":
+        return "float"
+    return "py"
 
 
 def build_scanner(table: str, columns: list[dict], with_rows: bool, order_by: str):
-    """Return (sql, row_function_factory).
-
-    ``columns``: manifest column dicts (name, storage, logical, typeof).  The
-    generated function consumes a cursor and returns (rows, s1, s2) while calling
-    ``emit(lines)`` with lists of COPY lines (without newline) when ``with_rows``."""
-    select: list[str] = []
-    env: dict = {}
-    line_parts: list = []   # ("sql", expr) or ("py", code)
-    tok_parts: list = []
-    raw_index: dict[int, int] = {}
-
-    def raw(i, q):
-        if i not in raw_index:
-            raw_index[i] = len(select)
-            select.append(q)
-        return f"r[{raw_index[i]}]"
-
+    """Return (sql, scan).  ``scan(cursor, emit)`` returns (rows, s1, s2) and, when
+    ``with_rows``, calls ``emit(lines)`` with lists of COPY lines (no newline)."""
+    select, lines, toks = [], [], []
+    env: dict = {"Z": Z, "pack": _pack_d,
+                 "B": {"1": "1:t", "0": "1:f"}}
+    storages = []
     for i, c in enumerate(columns):
         q = qi(c["name"])
         storage, logical = c["storage"], c["logical"]
-        if with_rows:
-            expr = rows_codec.copy_sql(q, storage)
-            if expr is None and storage == "mixed" and not (c.get("typeof") or {}).get("real"):
-                expr = rows_codec.copy_sql_mixed_no_real(q)
-            if expr is not None:
-                line_parts.append(("sql", expr))
-            else:
-                env[f"enc{i}"] = _copy_py(storage)
-                line_parts.append(("py", f"enc{i}({raw(i, q)})"))
-        expr = _token_sql(q, logical, storage)
-        if expr is not None:
-            tok_parts.append(("sql", expr))
+        kind = _token_kind(logical, storage)
+        storages.append(storage)
+        v = f"c{i}"
+        as_text = storage == "integer" and kind != "py"
+        select.append(f"CAST({q} AS TEXT)" if as_text else q)
+        if storage in ("text",) or as_text:
+            lines.append(f"({v} if {v} is not None else Z)")
+        elif storage == "integer":
+            lines.append(f"(str({v}) if {v} is not None else Z)")
+        elif storage == "real":
+            lines.append(f"(repr({v}) if {v} is not None else Z)")
         else:
-            env[f"tok{i}"] = canonical.token_func(logical)
-            tok_parts.append(("py", f"tok{i}({raw(i, q)})"))
-
-    def merge(parts, sep_sql, sep_py):
-        """Consecutive SQL parts become one selected string; returns python expr."""
-        out, run = [], []
-
-        def close():
-            if run:
-                select.append("''||" + f"||{sep_sql}||".join(run))
-                out.append(f"r[{len(select) - 1}]")
-                run.clear()
-        for kind, e in parts:
-            if kind == "sql":
-                run.append(e)
-            else:
-                close()
-                out.append(e)
-        close()
-        return f"+{sep_py}+".join(out) if out else "''"
-
-    tok_expr = merge(tok_parts, "'|'", "'|'")
-    line_expr = merge(line_parts, "char(9)", "'\\t'") if with_rows else None
-    if not select:
-        select.append("1")
-    body = [
-        "def scan(cur, emit):",
-        "    s1 = s2 = n = 0",
-        "    buf = []",
-        "    append = buf.append",
-        "    for r in cur:",
-    ]
+            env["M"] = _mixed_fast
+            lines.append(f"M({v})")
+        if kind == "textlike":
+            toks.append(f"('N' if {v} is None else f'{{len({v})}}:{{{v}}}')")
+        elif kind == "boolean":
+            toks.append(f"('N' if {v} is None else B.get({v}) or '?' + {v})")
+        elif kind == "float":
+            toks.append(f"('N' if {v} is None else '16:' + pack({v}).hex())")
+        else:
+            env[f"T{i}"] = canonical.token_func(logical)
+            toks.append(f"T{i}({v})")
+    k = len(columns)
+    unpack_row = ", ".join(f"c{i}" for i in range(k)) + ("," if k == 1 else "")
+    body = ["def scan(cur, emit):",
+            "    s1 = s2 = n = 0",
+            "    buf = []",
+            "    append = buf.append",
+            "    for r in cur:",
+            f"        {unpack_row} = r"]
     if with_rows:
-        body.append(f"        append({line_expr})")
-    body += [
-        f"        a, b = unpack(md5(({tok_expr}).encode()).digest())",
-        "        s1 += a",
-        "        s2 += b",
-        "        n += 1",
-    ]
+        body += [
+            f"        line = '\\t'.join(({', '.join(lines)},))",
+            f"        if '\\\\' in line or '\\n' in line or '\\r' in line or "
+            f"line.count('\\t') != {k - 1}:",
+            "            line = slow_line(r)",
+            "        elif Z in line:",
+            "            if line.count(Z) != r.count(None):",
+            "                line = slow_line(r)",
+            "            else:",
+            "                line = line.replace(Z, '\\\\N')",
+            "        append(line)",
+            f"        if len(buf) >= {FLUSH_ROWS}:",
+            "            emit(buf)",
+            "            buf.clear()"]
+    else:
+        body.append("        nul_check(r)")
+    body += [f"        a, b = unpack(md5(('|'.join(({', '.join(toks)},))).encode()).digest())",
+             "        s1 += a",
+             "        s2 += b",
+             "        n += 1"]
     if with_rows:
-        body += [f"        if len(buf) >= {FLUSH_ROWS}:",
-                 "            emit(buf)",
-                 "            buf.clear()",
-                 "    if buf:",
-                 "        emit(buf)"]
+        body += ["    if buf:", "        emit(buf)"]
     body.append("    return n, s1, s2")
-    env.update({"md5": hashlib.md5, "unpack": struct.Struct(">QQ").unpack})
-    exec(compile("\n".join(body), f"<scanner {table}>", "exec"), env)  # noqa: S102
-    sql = f"SELECT {', '.join(select)} FROM {qi(table)} ORDER BY {order_by}"
+
+    def slow_line(r):
+        out = []
+        for i, (val, st) in enumerate(zip(r, storages)):
+            if type(val) is str and "\x00" in val:
+                raise _RowProblem(i, "NUL character inside TEXT (PostgreSQL text cannot hold it)")
+            if st == "integer" and type(val) is str:
+                out.append(val)  # CAST to TEXT by SQLite: plain decimal digits
+            else:
+                out.append(rows_codec.encode_cell(val, st))
+        return "\t".join(out)
+
+    def nul_check(r):
+        for i, val in enumerate(r):
+            if type(val) is str and "\x00" in val:
+                raise _RowProblem(i, "NUL character inside TEXT (PostgreSQL text cannot hold it)")
+
+    env.update({"md5": hashlib.md5, "unpack": struct.Struct(">QQ").unpack,
+                "slow_line": slow_line, "nul_check": nul_check})
+    source = "\n".join(body)
+    exec(compile(source, f"<scanner {table}>", "exec"), env)  # noqa: S102
+    env["scan"].source = source  # for debugging and tests
+    sql = f"SELECT {', '.join(select) or '1'} FROM {qi(table)} ORDER BY {order_by}"
     return sql, env["scan"]
 
 
@@ -146,15 +174,37 @@ def order_by(schema: dict) -> str:
     return "rowid"
 
 
+def _locate_utf8(conn, table: str, schema: dict):
+    from .analyze import _check_utf8, _blocker  # noqa: F401 - same check as analyze
+    found: list = []
+    s = {"name": table, "primary_key": schema.get("primary_key") or [],
+         "without_rowid": schema.get("without_rowid"), "autoincrement": None}
+    old = conn.text_factory
+    conn.text_factory = bytes
+    try:
+        for c in schema["columns"]:
+            _check_utf8(conn, s, c["name"], found)
+    finally:
+        conn.text_factory = old
+    return found
+
+
 def scan_table(conn, table: str, schema: dict, emit=None) -> tuple[int, str]:
     """(row count, content digest) of a table; COPY lines go to ``emit`` if given."""
-    sql, scan = build_scanner(table, schema["columns"], emit is not None, order_by(schema))
+    cols = schema["columns"]
+    sql, scan = build_scanner(table, cols, emit is not None, order_by(schema))
     try:
         n, s1, s2 = scan(conn.execute(sql), emit or (lambda lines: None))
     except sqlite3.OperationalError as exc:
         if "decode" in str(exc).lower():
-            raise BlockerError("invalid UTF-8 in TEXT", table=table) from None
+            found = _locate_utf8(conn, table, schema)
+            b = found[0] if found else {"column": None, "keys": []}
+            raise BlockerError("invalid UTF-8 in TEXT", table=table, column=b["column"],
+                               key=b["keys"][0] if b["keys"] else None,
+                               details=found) from None
         raise SourceError(f"reading table failed: {exc}", table=table) from None
+    except _RowProblem as exc:
+        raise BlockerError(exc.reason, table=table, column=cols[exc.index]["name"]) from None
     except canonical.CellError as exc:
         raise BlockerError(str(exc), table=table) from None
     return n, canonical.format_digest(n, s1, s2)
@@ -228,6 +278,22 @@ def _write_table(conn, out: Path, fname: str, table: str, entry: dict) -> dict:
             "content_digest": digest}
 
 
+def _sha256_file(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _snapshot_pragmas(path):
+    conn = sqlite_source.open_snapshot(path)
+    try:
+        return run_pragmas(conn, "quick_check")
+    finally:
+        conn.close()
+
+
 def export(sqlite_path, out_dir, progress=None) -> dict:
     """Export ``sqlite_path`` into the new/empty directory ``out_dir`` (docs/FORMAT.md)."""
     t0 = time.monotonic()
@@ -238,13 +304,17 @@ def export(sqlite_path, out_dir, progress=None) -> dict:
     complete = False
     try:
         how = sqlite_source.snapshot(src, snap)
-        snap_sha = hashlib.sha256()
-        with open(snap, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                snap_sha.update(chunk)
+        # Both cores: hashing the snapshot and SQLite's own checks (both release the
+        # GIL) run beside the per-column analysis.
+        pool = ThreadPoolExecutor(max_workers=2)
+        sha_future = pool.submit(_sha256_file, snap)
+        pragma_future = pool.submit(_snapshot_pragmas, snap)
+        pool.shutdown(wait=False)
         conn = sqlite_source.open_snapshot(snap)
         try:
-            report = analyze_conn(conn, path=None, sizes=False, integrity="quick_check")
+            report = analyze_conn(conn, path=None, sizes=False, integrity="quick_check",
+                                  text_checks=False, pragmas=pragma_future.result)
+            snap_sha = sha_future.result()
             if report["blockers"]:
                 _raise_blockers(report)
             tables = {}
@@ -265,7 +335,7 @@ def export(sqlite_path, out_dir, progress=None) -> dict:
             manifest = {
                 "format": FORMAT_NAME, "format_version": FORMAT_VERSION,
                 "created_at": _now_iso(), "tool_version": __version__,
-                "source": {"path": str(src), "sha256": snap_sha.hexdigest(),
+                "source": {"path": str(src), "sha256": snap_sha,
                            "size": snap.stat().st_size,
                            "sqlite_version": sqlite3.sqlite_version,
                            "page_size": report["source"]["page_size"],
