@@ -155,3 +155,38 @@ def test_holders_and_cli(src, tmp_path):
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["sha256"] == sha(src) and [c["verified"] for c in out["copies"]] == [True, True]
+
+
+def test_concurrent_writer_in_rollback_journal_mode(src, tmp_path):
+    """An app writing while T-30 backs up: every copy is one committed state, and
+    still a byte copy (the read lock makes the writer wait, not the backup fail)."""
+    import time
+    stop = tmp_path / "stop"
+    code = ("import os,sqlite3,time\n"
+            f"c=sqlite3.connect({str(src)!r}, timeout=30)\n"
+            "n=0\n"
+            f"while not os.path.exists({str(stop)!r}):\n"
+            "    c.execute(\"INSERT INTO sync_logs (organizationId,syncType,status) VALUES ('o','t','s')\")\n"
+            "    c.commit(); n+=1; time.sleep(0.002)\n"
+            "    if n==1: print('go',flush=True)\n"
+            "print(n,flush=True)\n")
+    writer = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert writer.stdout.readline().strip() == "go"
+    results = []
+    try:
+        for i in range(4):
+            results.append(backup_source(src, [tmp_path / f"cw{i}"]))
+            time.sleep(0.1)
+    finally:
+        stop.touch()
+        total = int(writer.stdout.readline())
+        assert writer.wait(30) == 0
+    counts = []
+    for r in results:
+        assert r["method"] == "locked-copy" and r["quick_check"] == "ok"
+        conn = sqlite3.connect(r["copies"][0]["path"])
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        counts.append(conn.execute("SELECT count(*) FROM sync_logs").fetchone()[0])
+        conn.close()
+    # Four different committed states, taken while the writer kept going.
+    assert counts == sorted(set(counts)) and 0 < counts[0] and counts[-1] < total, (counts, total)

@@ -160,7 +160,7 @@ def _take_copy(src: Path, temps: list[Path]) -> tuple[str, bool, str, dict]:
     """(method, identical_to_source, sha256 of the copy, source fingerprint)."""
     for _attempt in range(5):
         fp = sqlite_fingerprint(src, hash_main=False)
-        if has_pending_changes(fp):
+        if fp["wal_size"]:
             # The main file alone is not the database: consistent snapshot via the
             # backup API (export's own snapshot routine), then the same bytes everywhere.
             fp["sha256"] = sha256_file(src)  # informative: the main file alone
@@ -173,13 +173,16 @@ def _take_copy(src: Path, temps: list[Path]) -> tuple[str, bool, str, dict]:
         try:
             conn.execute("BEGIN")
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            # Under the read lock a -journal is a writer's in-progress (not hot: a hot
+            # one makes the read above fail) and cannot reach the main file before
+            # COMMIT; only WAL content means the main file is not the whole database.
             fp = sqlite_fingerprint(src, hash_main=False)
-            if has_pending_changes(fp):
+            if fp["wal_size"]:
                 continue
             digest = _copy_locked(src, temps)
             after = sqlite_fingerprint(src, hash_main=False)
             conn.execute("COMMIT")
-            changed = changed_since_open(conn) or has_pending_changes(after) or \
+            changed = changed_since_open(conn) or bool(after["wal_size"]) or \
                 (after["size"], after["mtime_ns"]) != (fp["size"], fp["mtime_ns"])
         except sqlite3.Error as exc:
             raise SourceError(f"cannot read SQLite source: {exc}") from None
