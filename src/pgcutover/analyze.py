@@ -161,8 +161,11 @@ def _analyze(conn, path, sizes, integrity, t0, text_checks, pragmas) -> dict:
         n, stats = _column_stats(conn, s, text_checks)
         total += n
         columns = []
+        plan_blocked = set()
         for col, st in zip(s["columns"], stats):
             plan = typeplan.plan_column(col["declared"], st["typeof"])
+            if plan["blockers"]:
+                plan_blocked.add(col["name"])
             c = dict(col)
             c.update({"affinity": typeplan.affinity(col["declared"]),
                       "storage": plan["storage"], "logical": plan["logical"],
@@ -184,8 +187,8 @@ def _analyze(conn, path, sizes, integrity, t0, text_checks, pragmas) -> dict:
             if not plan["blockers"]:
                 _value_checks(conn, s, c, blockers, warnings)
             columns.append(c)
-        _range_checks(conn, s, [c for c in columns if not any(
-            b["table"] == name and b["column"] == c["name"] for b in blockers)], blockers)
+        _range_checks(conn, s, [c for c in columns if c["name"] not in plan_blocked],
+                      blockers)
         entry = {"rows": n, "without_rowid": s["without_rowid"],
                  "primary_key": s["primary_key"],
                  "autoincrement": sqlite_source.autoincrement_high_water(conn, s),

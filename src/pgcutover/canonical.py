@@ -20,11 +20,10 @@ _MS = timedelta(milliseconds=1)
 _pack_d = struct.Struct(">d").pack
 _unpack_qq = struct.Struct(">QQ").unpack
 
-# PostgreSQL numeric limits (numeric.c): digits before the point, display scale,
-# and the explicit exponent accepted by numeric_in (used by jsonb input too).
+# PostgreSQL 15 numeric limits (measured: 1e131071 and 1e-16383 are accepted,
+# 1e131072 and 1e-16384 overflow), also for numbers inside jsonb.
 PG_NUMERIC_MAX_WEIGHT_DIGITS = 131072
 PG_NUMERIC_MAX_DSCALE = 16383
-PG_NUMERIC_MAX_EXPONENT = 1000
 
 
 class CellError(ValueError):
@@ -177,9 +176,6 @@ def _pairs(pairs):
 
 def _num_text(lit: str) -> str:
     """PostgreSQL numeric_out of numeric_in(lit) for a JSON number literal."""
-    m = re.search(r"[eE]([+-]?\d+)$", lit)
-    if m and abs(int(m.group(1))) > PG_NUMERIC_MAX_EXPONENT:
-        raise CellError("JSON number exponent beyond PostgreSQL's numeric input range")
     d = Decimal(lit)
     check_numeric(d)
     # numeric_in keeps the display scale max(0, fraction digits - exponent)
