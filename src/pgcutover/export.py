@@ -174,11 +174,16 @@ def order_by(schema: dict) -> str:
     return "rowid"
 
 
+def _key_schema(table: str, schema: dict) -> dict:
+    return {"name": table, "primary_key": schema.get("primary_key") or [],
+            "without_rowid": schema.get("without_rowid"),
+            "autoincrement": schema.get("autoincrement")}
+
+
 def _locate_utf8(conn, table: str, schema: dict):
-    from .analyze import _check_utf8, _blocker  # noqa: F401 - same check as analyze
+    from .analyze import _check_utf8  # the same check analyze runs
     found: list = []
-    s = {"name": table, "primary_key": schema.get("primary_key") or [],
-         "without_rowid": schema.get("without_rowid"), "autoincrement": None}
+    s = _key_schema(table, schema)
     old = conn.text_factory
     conn.text_factory = bytes
     try:
@@ -204,7 +209,15 @@ def scan_table(conn, table: str, schema: dict, emit=None) -> tuple[int, str]:
                                details=found) from None
         raise SourceError(f"reading table failed: {exc}", table=table) from None
     except _RowProblem as exc:
-        raise BlockerError(exc.reason, table=table, column=cols[exc.index]["name"]) from None
+        from .analyze import _keys
+        col = cols[exc.index]["name"]
+        q = qi(col)
+        keys = _keys(conn, _key_schema(table, schema),
+                     f"typeof({q})='text' AND instr(CAST({q} AS BLOB), x'00')>0")
+        raise BlockerError(exc.reason, table=table, column=col,
+                           key=keys[0] if keys else None,
+                           details=[{"table": table, "column": col, "reason": exc.reason,
+                                     "keys": keys}]) from None
     except canonical.CellError as exc:
         raise BlockerError(str(exc), table=table) from None
     return n, canonical.format_digest(n, s1, s2)
