@@ -37,6 +37,20 @@ def target_now(host, facts) -> dict:
 
 
 @pytest.fixture
+def current_run(host, facts) -> dict:
+    """The runbook's record of the current cutover run (roles/cutover_state)."""
+    run_id = host.file(f"{facts['state_dir']}/current").content_string.strip()
+    assert run_id, "no current cutover run recorded"
+    return json.loads(host.file(f"{facts['state_dir']}/runs/{run_id}.json").content_string)
+
+
+@pytest.fixture
+def export_dir(current_run) -> str:
+    """The export this run imported (the runbook records it; a re-export gets a new dir)."""
+    return current_run["data"]["export_dir"]
+
+
+@pytest.fixture
 def env_file(host, facts):
     return host.file(facts["env_file"])
 

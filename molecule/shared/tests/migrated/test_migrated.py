@@ -34,14 +34,29 @@ def test_env_file_points_at_postgresql_and_is_private(host, facts, env_file):
     assert f":{facts['app_db_port']}/" in url, "DATABASE_URL names another port"
 
 
-def test_target_equals_export_manifest(host, facts):
+def test_run_recorded_complete(current_run):
+    assert current_run["status"] == "completed"
+    assert current_run["data"]["imported"] is True
+
+
+def test_env_file_backups_are_private(host, facts):
+    # The runbook keeps the pre-switch env file (it may hold secrets) next to it.
+    found = host.check_output(shlex.join(["find", facts["app_dir"], "-maxdepth", "1",
+                                          "-name", ".env*", "-printf", "%m %f\\n"]))
+    modes = dict(reversed(line.split(" ", 1)) for line in found.splitlines())
+    assert ".env" in modes
+    for name, mode in modes.items():
+        assert int(mode, 8) & 0o077 == 0, f"{name}: mode {mode}"
+
+
+def test_target_equals_export_manifest(host, facts, export_dir):
     # The tool's own proof: every table's row count and content digest recomputed
     # from PostgreSQL equal the manifest's.
-    report = run_json(host, [facts["cli"], "verify-target", facts["export_dir"],
+    report = run_json(host, [facts["cli"], "verify-target", export_dir,
                              "--dsn", facts["dsn"]])
     assert report.get("ok", True) is not False, report
     # And an independent look: exact row counts in the target vs the manifest.
-    manifest = json.loads(host.file(f"{facts['export_dir']}/manifest.json").content_string)
+    manifest = json.loads(host.file(f"{export_dir}/manifest.json").content_string)
     counts = run_json(host, [facts["python"], f"{facts['files']}/target_fingerprint.py",
                              "--dsn", facts["dsn"]])["row_counts"]
     schema = facts.get("target_schema", "public")
@@ -50,11 +65,11 @@ def test_target_equals_export_manifest(host, facts):
     assert sum(expected.values()) > 0
 
 
-def test_export_files_are_private(host, facts):
-    export = host.file(facts["export_dir"])
+def test_export_files_are_private(host, export_dir):
+    export = host.file(export_dir)
     assert export.is_directory and export.mode == 0o700
     names = export.listdir()
     assert "manifest.json" in names
     for name in names:
-        f = host.file(f"{facts['export_dir']}/{name}")
+        f = host.file(f"{export_dir}/{name}")
         assert f.is_file and f.mode == 0o600, f"{name}: mode {oct(f.mode)}"
