@@ -12,11 +12,12 @@ SELECT; Python only touches REAL (repr), JSON, TEXT timestamps and mixed columns
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import os
 import sqlite3
 import struct
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from .manifest import FORMAT_NAME, FORMAT_VERSION, fsync_dir, rows_file_name, wr
 from .sqlite_source import qi
 
 FLUSH_ROWS = 4096
+SPLIT_SCAN_MIN_ROWIDS = 200_000
 MANIFEST_COLUMN_KEYS = ("name", "declared", "affinity", "storage", "notnull", "default",
                         "pk", "logical", "pg_type", "collate", "typeof", "nulls")
 
@@ -77,7 +79,8 @@ def _token_kind(logical: str, storage: str) -> str:
     return "py"
 
 
-def build_scanner(table: str, columns: list[dict], with_rows: bool, order_by: str):
+def build_scanner(table: str, columns: list[dict], with_rows: bool, order_by: str,
+                  where: str | None = None):
     """Return (sql, scan).  ``scan(cursor, emit)`` returns (rows, s1, s2) and, when
     ``with_rows``, calls ``emit(lines)`` with lists of COPY lines (no newline)."""
     select, lines, toks = [], [], []
@@ -164,7 +167,8 @@ def build_scanner(table: str, columns: list[dict], with_rows: bool, order_by: st
     source = "\n".join(body)
     exec(compile(source, f"<scanner {table}>", "exec"), env)  # noqa: S102
     env["scan"].source = source  # for debugging and tests
-    sql = f"SELECT {', '.join(select) or '1'} FROM {qi(table)} ORDER BY {order_by}"
+    sql = (f"SELECT {', '.join(select) or '1'} FROM {qi(table)}"
+           + (f" WHERE {where}" if where else "") + f" ORDER BY {order_by}")
     return sql, env["scan"]
 
 
@@ -194,12 +198,12 @@ def _locate_utf8(conn, table: str, schema: dict):
     return found
 
 
-def scan_table(conn, table: str, schema: dict, emit=None) -> tuple[int, str]:
-    """(row count, content digest) of a table; COPY lines go to ``emit`` if given."""
+def scan_sums(conn, table: str, schema: dict, emit=None, where=None) -> tuple[int, int, int]:
+    """(rows, S1, S2) of a table (or a rowid range of it); COPY lines go to ``emit``."""
     cols = schema["columns"]
-    sql, scan = build_scanner(table, cols, emit is not None, order_by(schema))
+    sql, scan = build_scanner(table, cols, emit is not None, order_by(schema), where)
     try:
-        n, s1, s2 = scan(conn.execute(sql), emit or (lambda lines: None))
+        return scan(conn.execute(sql), emit or (lambda lines: None))
     except sqlite3.OperationalError as exc:
         if "decode" in str(exc).lower():
             found = _locate_utf8(conn, table, schema)
@@ -220,6 +224,11 @@ def scan_table(conn, table: str, schema: dict, emit=None) -> tuple[int, str]:
                                      "keys": keys}]) from None
     except canonical.CellError as exc:
         raise BlockerError(str(exc), table=table) from None
+
+
+def scan_table(conn, table: str, schema: dict, emit=None) -> tuple[int, str]:
+    """(row count, content digest) of a table; COPY lines go to ``emit`` if given."""
+    n, s1, s2 = scan_sums(conn, table, schema, emit)
     return n, canonical.format_digest(n, s1, s2)
 
 
@@ -271,24 +280,85 @@ def _raise_blockers(report: dict):
         key=(first["keys"][0] if first.get("keys") else None), details=b)
 
 
-def _write_table(conn, out: Path, fname: str, table: str, entry: dict) -> dict:
+class _Sink:
+    """Writes COPY lines to a new 0600 file, hashing them on the way."""
+
+    def __init__(self, path: Path, hash_it: bool = True):
+        fd = os.open(str(path), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        self.f = os.fdopen(fd, "wb", buffering=0)
+        self.sha = hashlib.sha256() if hash_it else None
+        self.size = 0
+
+    def __call__(self, lines):
+        data = ("\n".join(lines) + "\n").encode("utf-8")
+        if self.sha:
+            self.sha.update(data)
+        self.f.write(data)
+        self.size += len(data)
+
+    def close(self, sync: bool = True):
+        if sync:
+            self.f.flush()
+            os.fsync(self.f.fileno())
+        self.f.close()
+
+
+def _scan_part(snap: str, table: str, entry: dict, where: str, part: str):
+    """Worker process: one rowid range of a table into its own part file."""
+    conn = sqlite_source.open_snapshot(snap)
+    sink = _Sink(Path(part), hash_it=False)
+    try:
+        n, s1, s2 = scan_sums(conn, table, entry, sink, where)
+    finally:
+        sink.close(sync=False)
+        conn.close()
+    return n, s1, s2
+
+
+def _split_point(conn, table: str, entry: dict):
+    if entry.get("without_rowid") or (os.cpu_count() or 1) < 2:
+        return None
+    lo, hi = conn.execute(f"SELECT min(rowid), max(rowid) FROM {qi(table)}").fetchone()
+    if lo is None or hi - lo < SPLIT_SCAN_MIN_ROWIDS:
+        return None
+    return (lo + hi) // 2
+
+
+def _write_table(conn, out: Path, fname: str, table: str, entry: dict, snap: Path) -> dict:
     tmp = out / f".{fname}.tmp"
-    sha = hashlib.sha256()
-    size = 0
-    fd = os.open(str(tmp), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb", buffering=0) as f:
-        def emit(lines):
-            nonlocal size
-            data = ("\n".join(lines) + "\n").encode("utf-8")
-            sha.update(data)
-            f.write(data)
-            size += len(data)
-        n, digest = scan_table(conn, table, entry, emit)
-        f.flush()
-        os.fsync(f.fileno())
+    mid = _split_point(conn, table, entry)
+    if mid is None:
+        sink = _Sink(tmp)
+        n, s1, s2 = scan_sums(conn, table, entry, sink)
+        sink.close()
+    else:
+        # two processes on the two rowid halves (Python work is the bottleneck and
+        # there are two cores), then the halves are joined in order and hashed
+        parts = [out / f".{fname}.part{i}.tmp" for i in (1, 2)]
+        ctx = multiprocessing.get_context("fork")
+        try:
+            with ProcessPoolExecutor(max_workers=2, mp_context=ctx) as ex:
+                futs = [ex.submit(_scan_part, str(snap), table, entry, w, str(p))
+                        for w, p in zip((f"rowid <= {mid}", f"rowid > {mid}"), parts)]
+                res = [f.result() for f in futs]
+            n = sum(r[0] for r in res)
+            s1 = sum(r[1] for r in res)
+            s2 = sum(r[2] for r in res)
+            sink = _Sink(tmp)
+            for p in parts:
+                with open(p, "rb") as f:
+                    for chunk in iter(lambda: f.read(1 << 20), b""):
+                        sink.sha.update(chunk)
+                        sink.f.write(chunk)
+                        sink.size += len(chunk)
+            sink.close()
+        finally:
+            for p in parts:
+                if p.exists():
+                    p.unlink()
     os.replace(tmp, out / fname)
-    return {"file": fname, "rows": n, "size": size, "sha256": sha.hexdigest(),
-            "content_digest": digest}
+    return {"file": fname, "rows": n, "size": sink.size, "sha256": sink.sha.hexdigest(),
+            "content_digest": canonical.format_digest(n, s1, s2)}
 
 
 def _sha256_file(path) -> str:
@@ -326,7 +396,8 @@ def export(sqlite_path, out_dir, progress=None) -> dict:
         conn = sqlite_source.open_snapshot(snap)
         try:
             report = analyze_conn(conn, path=None, sizes=False, integrity="quick_check",
-                                  text_checks=False, pragmas=pragma_future.result)
+                                  text_checks=False, pragmas=pragma_future.result,
+                                  split_path=snap)
             snap_sha = sha_future.result()
             if report["blockers"]:
                 _raise_blockers(report)
@@ -336,7 +407,7 @@ def export(sqlite_path, out_dir, progress=None) -> dict:
                 fname = rows_file_name(pos, table)
                 written.append(out / fname)
                 t1 = time.monotonic()
-                info = _write_table(conn, out, fname, table, entry)
+                info = _write_table(conn, out, fname, table, entry, snap)
                 if info["rows"] != entry["rows"]:  # same snapshot: cannot differ
                     raise SourceError("row count changed inside the snapshot", table=table)
                 dt = time.monotonic() - t1
