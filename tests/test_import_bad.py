@@ -214,17 +214,17 @@ def test_killed_import_leaves_target_unchanged(larger_export, pg_db, mode):
     assert import_export(larger_export, pg_db, schema_mode=mode)["changed"]
 
 
-@pytest.mark.xfail(reason="source side: rows_codec.copy_sql('blob') exports a NULL BLOB as an "
-                          "empty bytea (SQLite hex(NULL) = ''), the import's digest check "
-                          "catches it and rolls back", strict=False)
 def test_null_blob_roundtrip(tmp_path, pg_db):
+    """NULL and empty BLOBs stay distinct (the import's digest check caught an export that
+    wrote NULL as an empty bytea)."""
     db = tmp_path / "b.db"
     c = sqlite3.connect(db)
     c.executescript("CREATE TABLE b (id INTEGER PRIMARY KEY, data BLOB);"
-                    "INSERT INTO b VALUES (1, x'00'), (2, NULL);")
+                    "INSERT INTO b VALUES (1, x'00'), (2, NULL), (3, x'');")
     c.commit()
     c.close()
     exp = tmp_path / "exp"
     export.export(str(db), str(exp))
     import_export(exp, pg_db)
     assert run_sql(pg_db, "SELECT id FROM b WHERE data IS NULL", fetch=True) == [(2,)]
+    verify_target(exp, pg_db)

@@ -23,7 +23,7 @@ from .errors import ImportFailedError, TargetError, UsageError
 from .manifest import load_manifest
 from .verify_export import verify_export
 from .pgconn import connect, pg_error_summary, qi, qn
-from .pgdigest import table_digest
+from .pgdigest import set_parallel, table_digest
 from .row_convert import ChunkReader, TableConverter, key_of_file_line
 
 COPY_CHUNK = 1 << 20
@@ -416,6 +416,7 @@ def import_export(export_dir, dsn, password=None, schema="public", schema_mode="
                 progress(f"keys, indexes, foreign keys, sequences: "
                          f"{time.monotonic() - t_build:.2f} s")
             t_dig = time.monotonic()
+            set_parallel(cur, local=True)
             mismatches = []
             for t in plan["tables"]:
                 tinfo = manifest["tables"][t]

@@ -30,7 +30,9 @@ def payload_expr(logical: str, col: str, target_type: str | None = None) -> str:
     if logical == "text":
         return f"{col}::text"
     if logical == "timestamp":
-        return f"(extract(epoch from {col})*1000)::bigint::text"
+        # date_part is float8 (extract is numeric since PG 14, ~3x slower); exact after
+        # round() for whole milliseconds in years 1..9999 (error < 0.1 ms).
+        return f"round(date_part('epoch', {col})*1000)::bigint::text"
     if logical == "date":
         return f"to_char({col},'YYYY-MM-DD')"
     if logical == "bytea":
@@ -40,29 +42,43 @@ def payload_expr(logical: str, col: str, target_type: str | None = None) -> str:
     raise ValueError(f"unknown logical type {logical!r}")
 
 
-def row_hash_sql(columns: list[dict], target_types: dict | None = None) -> tuple[str, str]:
-    """(inner select list of payloads p0..pn, md5 expression over them).
+def row_hash_sql(columns: list[dict], target_types: dict | None = None) -> str:
+    """md5 of the canonical row string, as one SQL expression.
 
-    Payloads are computed once in an OFFSET 0 sub-select (not flattened by the
-    planner) and then each is used twice (length and value)."""
+    ``concat_ws`` builds the row string in one pass (a chain of ``||`` re-copies the
+    growing string for every token: 4x slower on a 27-column table)."""
     target_types = target_types or {}
-    inner, toks = [], []
-    for i, c in enumerate(columns):
-        inner.append(f"{payload_expr(c['logical'], qi(c['name']), target_types.get(c['name']))} AS p{i}")
-        toks.append(f"coalesce(length(p{i})::text||':'||p{i},'N')")
+    toks = []
+    for c in columns:
+        p = payload_expr(c["logical"], qi(c["name"]), target_types.get(c["name"]))
+        toks.append(f"coalesce(length({p})::text||':'||{p},'N')")
     if not toks:
-        return "1 AS p_", "md5('')"
-    return ", ".join(inner), "md5(" + "||'|'||".join(toks) + ")"
+        return "md5('')"
+    return "md5(concat_ws('|', " + ", ".join(toks) + "))"
 
 
 def digest_sql(schema: str, table: str, columns: list[dict], target_types: dict | None = None) -> str:
-    inner, md5 = row_hash_sql(columns, target_types)
+    """The table digest query. The MATERIALIZED CTE computes each row's md5 once (a
+    flattened sub-select would evaluate it once per sum) and its scan may run in
+    parallel workers."""
+    md5 = row_hash_sql(columns, target_types)
     return (
+        f"WITH s AS MATERIALIZED (SELECT {md5} AS h FROM {qn(schema, table)}) "
         "SELECT count(*), "
         "coalesce(sum(('x'||substr(h,1,16))::bit(64)::bigint),0), "
-        "coalesce(sum(('x'||substr(h,17,16))::bit(64)::bigint),0) "
-        f"FROM (SELECT {md5} AS h FROM (SELECT {inner} FROM {qn(schema, table)} OFFSET 0) q) s"
+        "coalesce(sum(('x'||substr(h,17,16))::bit(64)::bigint),0) FROM s"
     )
+
+
+# Planner settings for the digest queries: a 2-worker parallel scan is worth it far
+# below the default thresholds because the per-row work (md5 of the row) is heavy.
+PARALLEL_SETTINGS = (("parallel_setup_cost", "0"), ("parallel_tuple_cost", "0"),
+                     ("min_parallel_table_scan_size", "0"))
+
+
+def set_parallel(cur, local: bool = True):
+    for name, value in PARALLEL_SETTINGS:
+        cur.execute("SELECT set_config(%s, %s, %s)", (name, value, local))
 
 
 def format_digest(count: int, s1, s2) -> str:
@@ -82,9 +98,6 @@ def row_hashes_sql(schema: str, table: str, columns: list[dict], key_columns: li
     """SELECT key payloads..., md5 per row: used to locate the rows that differ."""
     by_name = {c["name"]: c for c in columns}
     target_types = target_types or {}
-    inner, md5 = row_hash_sql(columns, target_types)
+    md5 = row_hash_sql(columns, target_types)
     keys = [payload_expr(by_name[k]["logical"], qi(k), target_types.get(k)) for k in key_columns]
-    key_sel = "".join(f"{e} AS k{i}, " for i, e in enumerate(keys))
-    outer_keys = "".join(f"k{i}, " for i in range(len(keys)))
-    return (f"SELECT {outer_keys}{md5} FROM (SELECT {key_sel}{inner} "
-            f"FROM {qn(schema, table)} OFFSET 0) q")
+    return f"SELECT {''.join(k + ', ' for k in keys)}{md5} FROM {qn(schema, table)}"
