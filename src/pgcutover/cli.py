@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 
 from .errors import PgcutoverError
@@ -136,7 +137,10 @@ def main(argv=None) -> int:
         for d in exc.details[:50]:
             print("  " + json.dumps(d, ensure_ascii=False, default=str), file=sys.stderr)
         return exc.exit_status
-    _emit(result)
+    try:
+        _emit(result)
+    except BrokenPipeError:  # e.g. piped into `head`: not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 
