@@ -257,3 +257,21 @@ def test_split_scan_gives_identical_files(tmp_path, monkeypatch):
         assert a["tables"][t]["content_digest"] == b["tables"][t]["content_digest"], t
         assert a["tables"][t]["columns"] == b["tables"][t]["columns"], t
     assert sorted(os.listdir(tmp_path / "split")) == sorted(os.listdir(tmp_path / "single"))
+
+
+def test_split_scan_reports_blockers_with_keys(tmp_path, monkeypatch):
+    from pgcutover import export as export_mod
+    db = tmp_path / "app.db"
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, s TEXT)")
+    conn.executemany("INSERT INTO t (s) VALUES (?)", [("row %d" % i,) for i in range(1000)])
+    conn.execute("UPDATE t SET s = 'a' || char(0) WHERE id = 900")
+    conn.execute("UPDATE t SET s = CAST(x'c3' AS TEXT) WHERE id = 100")
+    conn.commit()
+    conn.close()
+    monkeypatch.setattr(export_mod, "SPLIT_SCAN_MIN_ROWIDS", 100)
+    with pytest.raises(BlockerError) as exc:
+        export(db, tmp_path / "out")
+    assert exc.value.table == "t" and exc.value.column == "s"
+    assert exc.value.key in (100, 900)
+    assert not (tmp_path / "out").exists()
