@@ -72,4 +72,4 @@ def test_verify_module_mode_target(sample_export, pg_db, tmp_path):
     before, imported, after = results
     assert before["failed"] and before["error"]["code"] == "target_mismatch"
     assert imported["changed"] and imported["skipped_tables"] == ["_prisma_migrations"]
-    assert not after.get("failed") and after["ok"] is True, after
+    assert not after.get("failed") and after["ok"] is True, after.get("msg")

@@ -134,9 +134,9 @@ def _check_indexes(cur, schema, table, tinfo) -> tuple[list, list]:
         loose = [ix for ix in pg if ix["exprs"] == [_norm(qi(c)) for c in cols] and ix["valid"]
                  and (ix["unique"] or not unique)]
         if loose and want != [_norm(qi(c)) for c in cols]:
-            warnings.append({"table": table, "index": name, "problem":
-                             f"index {loose[0]['name']} is case-sensitive where SQLite used "
-                             f"COLLATE NOCASE"})
+            # a string: Ansible shows module ``warnings`` (they must be str)
+            warnings.append(f"{table}: index {loose[0]['name']} is case-sensitive where "
+                            f"SQLite's {name} used COLLATE NOCASE")
             continue
         problems.append({"table": table, "index": name, "column": ",".join(cols),
                          "problem": f"no matching {'unique ' if unique else ''}index in PostgreSQL"})
@@ -214,7 +214,7 @@ def verify_target(export_dir, dsn, password=None, schema="public", max_keys=MAX_
             marker = control.latest_import(cur, schema)
             skipped = set(marker.get("skipped_tables") or []) if marker else set()
             if marker is None:
-                warnings.append({"problem": "no pgcutover import marker in this database"})
+                warnings.append(f"no pgcutover import marker for schema {schema!r}")
             elif marker["manifest_digest"] != manifest["manifest_digest"]:
                 problems.append({"problem": "the last import into this schema was a "
                                             "different export (manifest digest differs)"})
