@@ -65,6 +65,8 @@ def write_yaml(path: Path, data) -> Path:
 
 
 # --- local role: both modes converged once for the module -----------------------------
+# The local fixture runs ansible-playbook on two clusters (about 1 min on an idle 2-core
+# machine, several under load): tests using it are marked slow.
 @pytest.fixture(scope="module")
 def local_clusters():
     if os.geteuid() != 0 or not shutil.which("pg_createcluster"):
@@ -73,6 +75,15 @@ def local_clusters():
     os.chmod(work, 0o711)          # the unprivileged cluster's owner (postgres) traverses it
     name = "pgct_" + uuid.uuid4().hex[:8]
     sys_port, unpriv_port = free_port(), free_port()
+    # TLS on the system cluster: a self-signed certificate the server (postgres) can read
+    tls = work / "tls"
+    tls.mkdir()
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+                    "/CN=127.0.0.1", "-keyout", str(tls / "server.key"), "-out", str(tls / "server.crt")],
+                   check=True, capture_output=True)
+    for f in (tls, *tls.iterdir()):
+        shutil.chown(f, "postgres", "postgres")
+        os.chmod(f, 0o700 if f.is_dir() else 0o600)
     common = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
               "pgcutover_pg_provider": "local",
               "vault_pgcutover_app_password": APP_PASSWORD,
@@ -83,7 +94,9 @@ def local_clusters():
                           "postgresql_local_port": unpriv_port, "postgresql_local_memory_mb": 1024,
                           "postgresql_local_base_dir": str(work / "pg")},
             "pg_system": {"postgresql_local_mode": "system", "postgresql_local_cluster_name": name,
-                          "postgresql_local_port": sys_port},
+                          "postgresql_local_port": sys_port, "postgresql_local_tls_enabled": True,
+                          "postgresql_local_tls_cert_file": str(tls / "server.crt"),
+                          "postgresql_local_tls_key_file": str(tls / "server.key")},
         }},
         "app_servers": {"hosts": {"app": {"postgresql_connection_environment": "staging",
                                           "postgresql_connection_env_file": str(work / "database.env")}}},
@@ -102,11 +115,12 @@ def local_clusters():
         shutil.rmtree(work, ignore_errors=True)
 
 
-def connect(port, user, password, dbname="pfa_vanguard"):
+def connect(port, user, password, dbname="pfa_vanguard", sslmode="prefer"):
     return psycopg2.connect(host="127.0.0.1", port=port, user=user, password=password, dbname=dbname,
-                            connect_timeout=5)
+                            connect_timeout=5, sslmode=sslmode)
 
 
+@pytest.mark.slow
 def test_first_run_creates_dedicated_tuned_clusters(local_clusters):
     out = recap(local_clusters["first"].stdout)
     assert out["pg_system"]["changed"] > 0 and out["pg_unpriv"]["changed"] > 0
@@ -126,6 +140,7 @@ def test_first_run_creates_dedicated_tuned_clusters(local_clusters):
         assert shared_mb == expected[host], host
 
 
+@pytest.mark.slow
 def test_second_run_and_check_mode_change_nothing(local_clusters):
     inv = local_clusters["inventory"]
     again = recap(run_playbook("playbooks/provision.yml", inv, "--forks", "3").stdout)
@@ -135,6 +150,7 @@ def test_second_run_and_check_mode_change_nothing(local_clusters):
         assert all(v["changed"] == 0 and v["failed"] == 0 for v in out.values()), out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("host", ["pg_system", "pg_unpriv"])
 def test_roles_privileges(local_clusters, host):
     port = local_clusters["ports"][host]
@@ -161,6 +177,7 @@ def test_roles_privileges(local_clusters, host):
         app.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("host", ["pg_system", "pg_unpriv"])
 def test_pg_hba_refuses(local_clusters, host):
     port = local_clusters["ports"][host]
@@ -174,13 +191,21 @@ def test_pg_hba_refuses(local_clusters, host):
             connect(port, user, password, db).close()
         expected = "password authentication failed" if password == "wrong" else "no pg_hba.conf entry"
         assert expected in str(err.value), (user, db, str(err.value))
+    if host == "pg_system":          # TLS on: hostssl only, a clear-text connection is refused
+        with pytest.raises(psycopg2.OperationalError, match="no encryption"):
+            connect(port, "pfa_app", APP_PASSWORD, sslmode="disable").close()
+        with connect(port, "pfa_app", APP_PASSWORD, sslmode="require") as conn, conn.cursor() as cur:
+            cur.execute("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+            assert cur.fetchone() == (True,)
     hba = (Path(f"/etc/postgresql/15/{local_clusters['name']}") if host == "pg_system"
            else local_clusters["work"] / "pg" / "data") / "pg_hba.conf"
     rules = [ln.split() for ln in hba.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
     assert not any("trust" in r for r in rules)
     assert all(r[-1] == "scram-sha-256" for r in rules if r[0].startswith("host"))
+    assert {r[0] for r in rules if r[0].startswith("host")} == {"hostssl" if host == "pg_system" else "host"}
 
 
+@pytest.mark.slow
 def test_database_url_encodes_and_connects(local_clusters):
     env_file = local_clusters["work"] / "database.env"
     assert env_file.stat().st_mode & 0o777 == 0o600
