@@ -38,7 +38,7 @@ APP_USER = "pfa_app"
 P95_TARGETS_MS = {10: 500, 50: 1000, 100: 2000}
 
 # --- sample data ---------------------------------------------------------------------
-def load_sample(admin_dsn: str, pfa_records: int, workdir: Path) -> dict:
+def load_sample(admin_dsn: str, pfa_records: int, workdir: Path, vacuum: bool = True) -> dict:
     """Create the app role and database, then the real pipeline: sample SQLite ->
     ``pgcutover export`` -> ``pgcutover import`` (as the app role, which owns the tables,
     as Prisma's would) -> VACUUM ANALYZE. Returns ``{"app_password", "export_dir", ...}``."""
@@ -62,11 +62,12 @@ def load_sample(admin_dsn: str, pfa_records: int, workdir: Path) -> dict:
                .replace("user=postgres", f"user={APP_USER}"))
     app_dsn = " ".join(p for p in app_dsn.split() if not p.startswith("passfile="))
     importer.import_export(str(export_dir), app_dsn, password=app_password)
-    conn = psycopg2.connect(admin_dsn.replace("dbname=postgres", f"dbname={APP_DB}"))
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute("VACUUM ANALYZE")
-    conn.close()
+    if vacuum:  # what the pg_post_indexes role does after a real import
+        conn = psycopg2.connect(admin_dsn.replace("dbname=postgres", f"dbname={APP_DB}"))
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("VACUUM ANALYZE")
+        conn.close()
     return {"app_password": app_password, "pfa_records": pfa_records,
             "export_dir": export_dir, "sqlite_path": sqlite_path}
 
@@ -85,7 +86,8 @@ def run_playbook(playbook: str, workdir: Path, extra_vars: dict, check: bool = F
     fd = os.open(vars_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
         json.dump(extra_vars, f)
-    args = [str(VENV_BIN / "ansible-playbook"), "-i", str(inv), f"playbooks/{playbook}",
+    book = playbook if os.path.isabs(playbook) else f"playbooks/{playbook}"
+    args = [str(VENV_BIN / "ansible-playbook"), "-i", str(inv), book,
             "-e", f"@{vars_file}"]
     if check:
         args.append("--check")
