@@ -77,28 +77,49 @@ def aggregate(conn, schema: dict, items: list[str], params=(), split_path=None) 
 
 
 def _column_stats(conn, schema: dict, text_checks: bool = True,
-                  split_path=None) -> tuple[int, list[dict]]:
-    """Row count and, per column, storage-class counts (two sums packing two counts
-    each: SQLite function calls per cell dominate the cost) and, with
-    ``text_checks``, NUL and non-ASCII counts (the exporter finds those itself)."""
+                  split_path=None, extra: list | None = None) -> tuple[int, list[dict]]:
+    """Row count and, per column, storage-class counts and, with ``text_checks``,
+    NUL and non-ASCII counts (the exporter finds those itself while reading).
+
+    SQLite function calls per cell dominate the cost, so each column gets ONE
+    ``typeof()`` whose integer/real/blob counts are packed into one 64-bit sum
+    (bit fields sized from the row count); TEXT = count(col) - the others."""
+    t = qi(schema["name"])
+    n = conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+    bits = max(1, n.bit_length())
+    packed = 3 * bits <= 62
     items = ["count(*)"]
-    per = 4 if text_checks else 2
     for c in schema["columns"]:
         q = qi(c["name"])
-        items += [f"sum(CASE typeof({q}) WHEN 'integer' THEN 1 WHEN 'real' THEN {_PACK} "
-                  "ELSE 0 END)",
-                  f"sum(CASE typeof({q}) WHEN 'text' THEN 1 WHEN 'blob' THEN {_PACK} "
-                  "ELSE 0 END)"]
+        if packed:
+            items += [f"count({q})",
+                      f"sum(CASE typeof({q}) WHEN 'integer' THEN 1 WHEN 'real' THEN "
+                      f"{1 << bits} WHEN 'blob' THEN {1 << (2 * bits)} ELSE 0 END)"]
+        else:
+            items += [f"sum(CASE typeof({q}) WHEN 'integer' THEN 1 WHEN 'real' THEN {_PACK} "
+                      "ELSE 0 END)",
+                      f"sum(CASE typeof({q}) WHEN 'text' THEN 1 WHEN 'blob' THEN {_PACK} "
+                      "ELSE 0 END)"]
         if text_checks:
             items += [f"sum(typeof({q})='text' AND instr(CAST({q} AS BLOB), x'00')>0)",
                       f"sum(typeof({q})='text' AND {q} GLOB ?1)"]
+    per = 4 if text_checks else 2
+    base = len(items)
+    items += [f"sum({w})" for w in (extra or [])]
     row = aggregate(conn, schema, items, (_NON_ASCII_GLOB,) if text_checks else (),
                     split_path)
+    if extra is not None:
+        extra[:] = row[base:]      # replaced in place by the counts
     n = row[0]
     stats = []
+    mask = (1 << bits) - 1
     for i, _c in enumerate(schema["columns"]):
         v = [x or 0 for x in row[1 + per * i: 1 + per * (i + 1)]]
-        counts = (v[0] % _PACK, v[0] // _PACK, v[1] % _PACK, v[1] // _PACK)
+        if packed:
+            ints, reals, blobs = v[1] & mask, (v[1] >> bits) & mask, v[1] >> (2 * bits)
+            counts = (ints, reals, v[0] - ints - reals - blobs, blobs)
+        else:
+            counts = (v[0] % _PACK, v[0] // _PACK, v[1] % _PACK, v[1] // _PACK)
         typeof = {k: cnt for k, cnt in zip(typeplan.STORAGES, counts) if cnt}
         stats.append({"typeof": typeof, "nul": v[2] if text_checks else 0,
                       "non_ascii": v[3] if text_checks else 0})
@@ -187,7 +208,13 @@ def _analyze(conn, path, sizes, integrity, t0, text_checks, pragmas, split_path)
     total_pages = page_size * page_count
     for name in order:
         s = schemas[name]
-        n, stats = _column_stats(conn, s, text_checks, split_path)
+        # range checks of the declared kind ride along in the same pass; they are
+        # used when the type plan confirms that kind (the usual case)
+        spec = _speculative_checks(s)
+        counts = [w for _i, _lg, _r, w in spec]
+        n, stats = _column_stats(conn, s, text_checks, split_path, counts)
+        precomputed = {(s["columns"][i]["name"], lg, r): (w, cnt)
+                       for (i, lg, r, w), cnt in zip(spec, counts)}
         total += n
         columns = []
         plan_blocked = set()
@@ -217,7 +244,7 @@ def _analyze(conn, path, sizes, integrity, t0, text_checks, pragmas, split_path)
                 _value_checks(conn, s, c, blockers, warnings)
             columns.append(c)
         _range_checks(conn, s, [c for c in columns if c["name"] not in plan_blocked],
-                      blockers, split_path)
+                      blockers, split_path, precomputed)
         entry = {"rows": n, "without_rowid": s["without_rowid"],
                  "primary_key": s["primary_key"],
                  "autoincrement": sqlite_source.autoincrement_high_water(conn, s),
@@ -298,15 +325,37 @@ def _check_utf8(conn, s, column, blockers):
         _blocker(blockers, s["name"], column, "invalid UTF-8 in TEXT", bad, keys)
 
 
-def _range_checks(conn, s, columns, blockers, split_path=None):
-    """All per-type range checks of a table in one aggregate query."""
-    checks = [(c["name"], reason, where) for c in columns
-              for reason, where in typeplan.bad_cell_sql(c["logical"], c["pg_type"],
-                                                         qi(c["name"]))]
-    if not checks:
-        return
-    row = aggregate(conn, s, [f"sum({w})" for _n, _r, w in checks], (), split_path)
-    for (col, reason, where), cnt in zip(checks, row):
+_SPECULATE = {"timestamp": "timestamp", "boolean": "boolean", "numeric": "numeric"}
+
+
+def _speculative_checks(s) -> list[tuple[int, str, str, str]]:
+    """(column index, logical, reason, where) for the declared kind, storage unknown."""
+    out = []
+    for i, c in enumerate(s["columns"]):
+        kind = typeplan._declared_kind(c["declared"])
+        if kind in _SPECULATE:
+            for reason, where in typeplan.bad_cell_sql(kind, "", qi(c["name"]), None):
+                out.append((i, kind, reason, where))
+    return out
+
+
+def _range_checks(conn, s, columns, blockers, split_path=None, precomputed=None):
+    """All per-type range checks of a table: counted already in the stats pass when
+    the declared kind was right, else in one more aggregate query."""
+    precomputed = precomputed or {}
+    found, checks = [], []
+    for c in columns:
+        for reason, where in typeplan.bad_cell_sql(c["logical"], c["pg_type"],
+                                                   qi(c["name"]), c["typeof"]):
+            pre = precomputed.get((c["name"], c["logical"], reason))
+            if pre is not None:
+                found.append((c["name"], reason, pre[0], pre[1]))
+            else:
+                checks.append((c["name"], reason, where))
+    if checks:
+        row = aggregate(conn, s, [f"sum({w})" for _n, _r, w in checks], (), split_path)
+        found += [(n, r, w, cnt) for (n, r, w), cnt in zip(checks, row)]
+    for col, reason, where, cnt in found:
         if cnt:
             _blocker(blockers, s["name"], col, reason, cnt, _keys(conn, s, where))
 
@@ -315,7 +364,7 @@ def _value_checks(conn, s, c, blockers, warnings):
     """Python checks of the cells that need parsing (TEXT timestamps, JSON, ...)."""
     name, q = s["name"], qi(c["name"])
     logical, pg_type = c["logical"], c["pg_type"]
-    flt = typeplan.python_check_filter(logical, pg_type, q)
+    flt = typeplan.python_check_filter(logical, pg_type, q, c["typeof"])
     if not flt:
         return
     if logical == "json":

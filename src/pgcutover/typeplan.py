@@ -175,31 +175,47 @@ _EMPTY_STORAGE = {"integer": "integer", "boolean": "integer", "timestamp": "inte
                   "date": "text", "bytea": "blob"}
 
 
-def bad_cell_sql(logical: str, pg_type: str, col: str) -> list[tuple[str, str]]:
-    """(reason, SQL condition true for a cell PostgreSQL cannot hold) per check."""
+def bad_cell_sql(logical: str, pg_type: str, col: str, typeof: dict | None = None
+                 ) -> list[tuple[str, str]]:
+    """(reason, SQL condition true for a cell PostgreSQL cannot hold) per check.
+
+    Only checks that the observed storage classes make possible, written with plain
+    comparisons where they can be (numbers sort before TEXT, so ``col < ''`` means
+    "is a number"): a typeof() call per cell costs more than the comparison."""
+    typeof = typeof if typeof is not None else {"integer": 1, "real": 1, "text": 1}
+    ints, reals = bool(typeof.get("integer")), bool(typeof.get("real"))
+    others = bool(typeof.get("text") or typeof.get("blob"))
     checks = []
     if logical == "boolean":
         checks.append(("boolean value not 0/1", f"{col} IS NOT NULL AND {col} NOT IN (0, 1)"))
-    elif logical == "timestamp":
+    elif logical == "timestamp" and ints:
+        high = f"{col} > {TS_MAX_MS}" + (f" AND {col} < ''" if others else "")
         checks.append(("timestamp out of range (milliseconds outside year 1..9999)",
-                       f"typeof({col})='integer' AND ({col} < {TS_MIN_MS} OR {col} > {TS_MAX_MS})"))
-    elif logical == "float":
+                       f"({col} < {TS_MIN_MS} OR ({high}))"))
+    elif logical == "float" and ints:
+        cond = f"({col} > {FLOAT_EXACT_INT} OR {col} < -{FLOAT_EXACT_INT})"
+        if reals:
+            cond = f"typeof({col})='integer' AND {cond}"
         checks.append(("integer in a float column not exactly representable (|v| > 2^53)",
-                       f"typeof({col})='integer' AND ({col} > {FLOAT_EXACT_INT} "
-                       f"OR {col} < -{FLOAT_EXACT_INT})"))
-    elif logical == "numeric":
+                       cond))
+    elif logical == "numeric" and reals:
+        high = f"{col} > 1.7976931348623157e308" + (f" AND {col} < ''" if others else "")
         checks.append(("infinite REAL in a numeric column",
-                       f"typeof({col})='real' AND ({col} > 1.7976931348623157e308 "
-                       f"OR {col} < -1.7976931348623157e308)"))
+                       f"(({high}) OR {col} < -1.7976931348623157e308)"))
     return checks
 
 
-def python_check_filter(logical: str, pg_type: str, col: str) -> str | None:
-    """SQL WHERE selecting the cells that analyze must check in Python, if any."""
+def python_check_filter(logical: str, pg_type: str, col: str, typeof: dict | None = None
+                        ) -> str | None:
+    """SQL WHERE selecting the cells that analyze must check in Python, if any
+    (None when the observed storage classes leave nothing to check)."""
+    typeof = typeof if typeof is not None else {"text": 1, "real": 1, "integer": 1}
+    text = bool(typeof.get("text"))
+    # numbers sort before TEXT and BLOB; BLOB is excluded by the plan here
     if logical in ("timestamp", "date", "json"):
-        return f"typeof({col})='text'"
+        return f"{col} >= ''" if text else None
     if logical == "numeric":
         if pg_type == "numeric":   # unconstrained: any finite REAL fits (checked in SQL)
-            return f"typeof({col})='text'"
-        return f"typeof({col}) IN ('text','real','integer')"
+            return f"{col} >= ''" if text else None
+        return f"{col} IS NOT NULL"
     return None
