@@ -190,7 +190,7 @@ def _build_plan(cur, manifest: dict, schema: str, schema_mode: str, replace: boo
             plan["pre"].append(f"ALTER TABLE {qn(schema, k['table'])} DROP CONSTRAINT {qi(k['name'])}")
         for ix in objs["indexes"]:
             plan["pre"].append(f"DROP INDEX {qn(schema, ix['name'])}")
-        if nonempty:
+        if tables:   # also when empty: COPY FREEZE needs the truncate in this transaction
             plan["pre"].append("TRUNCATE " + ", ".join(qn(schema, t) for t in tables))
         for ix in objs["indexes"]:
             plan["build"].append(dict(ix, sql=ix["def"]))
@@ -204,7 +204,11 @@ def _build_plan(cur, manifest: dict, schema: str, schema_mode: str, replace: boo
     for t in tables:
         tinfo = manifest["tables"][t]
         cols = ", ".join(qi(c["name"]) for c in tinfo["columns"])
-        plan["copy"].append({"table": t, "sql": f"COPY {qn(schema, t)} ({cols}) FROM STDIN"})
+        # FREEZE: the table was created or truncated in this transaction, so rows are
+        # written frozen and all-visible: the index builds, FK checks and digests that
+        # follow do not dirty every page again to set hint bits.
+        plan["copy"].append({"table": t, "sql": f"COPY {qn(schema, t)} ({cols}) FROM STDIN "
+                                                "WITH (FREEZE)"})
         auto = tinfo.get("autoincrement")
         if auto:
             plan["sequences"].append({"table": t, "column": auto["column"],
