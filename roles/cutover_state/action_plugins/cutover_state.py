@@ -255,6 +255,8 @@ def run_action(p, check_mode):
             store.save(run, make_current=True)
             return dict(changed=changed, run=run)
         if run is None:
+            if action == "abandon":  # a fresh machine: nothing to abandon
+                return dict(changed=False, run=None)
             _fail("no cutover run recorded in %s" % store.dir)
         result = {}
         if action in ("end", "fail"):
@@ -306,7 +308,7 @@ class ActionModule(ActionBase):
             result.update(done.args[0])
         # The record as facts, so no task is spent copying it (the downtime window is
         # made of tasks): cutover_run everywhere, cutover_phase_skip/cutover_data on begin.
-        facts = {"cutover_run": result["run"]}
+        facts = {"cutover_run": result.get("run")}
         if params["action"] == "begin":
             facts.update(cutover_phase_skip=bool(result.get("skip")),
                          cutover_data=result["run"]["data"])

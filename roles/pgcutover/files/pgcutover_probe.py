@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
 """Read-only probes the runbook runs on the engine/db host; prints one JSON object.
 
-  cutover_probe.py disk PATH [PATH ...]   free bytes of the filesystem holding each PATH
+  pgcutover_probe.py disk PATH [PATH ...]   free bytes of the filesystem holding each PATH
                                           (nearest existing parent) and size of each file
-  cutover_probe.py versions               pgcutover, Python, SQLite, psycopg2 versions
-  cutover_probe.py pg                     server version, user, database (needs pgcutover)
-  cutover_probe.py analyze SCHEMA         ANALYZE every table of SCHEMA
-  cutover_probe.py reset-rehearsal SCHEMA drop every table of SCHEMA and the pgcutover
+  pgcutover_probe.py versions               pgcutover, Python, SQLite, psycopg2 versions
+  pgcutover_probe.py pg                     server version, user, database (needs pgcutover)
+  pgcutover_probe.py analyze SCHEMA         ANALYZE every table of SCHEMA
+  pgcutover_probe.py reset-rehearsal SCHEMA drop every table of SCHEMA and the pgcutover
                                           control schema (rehearsal_setup.yml only)
 
 PostgreSQL: DSN from $PGCUTOVER_DSN, password (if any) from $PGPASSWORD, through
