@@ -64,7 +64,7 @@ def test_export_during_writes_is_one_committed_state(tmp_path, journal):
     for a, b in results:
         assert a == b, "export mixes two committed states"
         assert 20050 <= a <= 20000 + written
-    assert results[-1][0] > results[0][0] or written < 100  # the writer really ran
+    assert written >= 50                  # the writer really ran during the exports
 
 
 def test_kill_9_mid_export_leaves_no_manifest(tmp_path):
