@@ -240,6 +240,7 @@ def run_pgbench(host: str, port: int, user: str, password: str, dbname: str, cli
         log.unlink()
     lat.sort()
     result = {"clients": clients, "seconds": seconds, "rc": r.returncode,
+              "loadavg_1m_after": round(os.getloadavg()[0], 2),
               "transactions": len(lat), "failed": failed,
               "tps": round(len(lat) / seconds, 1), "wall_s": round(elapsed, 1),
               "pgbench_stderr_tail": r.stderr.strip().splitlines()[-3:]}
