@@ -34,10 +34,6 @@ APP_PASSWORD = "p@ss:w/rd#?%&= é"          # every URL-special character + non-
 MIGRATION_PASSWORD = "Mig/ra:tion@1?#"
 RECAP = re.compile(r"^(\S+)\s*: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 
-needs_root_pg = pytest.mark.skipif(
-    os.geteuid() != 0 or not shutil.which("pg_createcluster") or not (PG_BIN / "initdb").exists(),
-    reason="needs root and Debian's PostgreSQL 15 packages")
-
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -101,12 +97,12 @@ def local_clusters():
         "app_servers": {"hosts": {"app": {"postgresql_connection_environment": "staging",
                                           "postgresql_connection_env_file": str(work / "database.env")}}},
     }}})
-    t0 = time.monotonic()
-    first = run_playbook("playbooks/provision.yml", inventory, "--forks", "3")
-    info = {"work": work, "inventory": inventory, "name": name, "first": first,
-            "seconds": time.monotonic() - t0,
-            "ports": {"pg_system": sys_port, "pg_unpriv": unpriv_port}}
-    try:
+    try:                           # clean up even when the first run fails half-way
+        t0 = time.monotonic()
+        first = run_playbook("playbooks/provision.yml", inventory, "--forks", "3")
+        info = {"work": work, "inventory": inventory, "name": name, "first": first,
+                "seconds": time.monotonic() - t0,
+                "ports": {"pg_system": sys_port, "pg_unpriv": unpriv_port}}
         yield info
     finally:
         subprocess.run(["pg_dropcluster", "--stop", "15", name], capture_output=True)
