@@ -7,9 +7,10 @@
 Builds the sample (``pgcutover.sample``, 1M ``pfa_records`` by default) and exports it,
 then in the same run and on the same cluster measures, alternating:
 
-* floor:  COPY FROM STDIN of the same data *already converted* (files prepared before
-  the clock starts) into bare tables, then the same primary keys, indexes and foreign
-  keys built in the same transaction - the least any faithful loader must do;
+* floor:  COPY FROM STDIN (WITH FREEZE, as the import) of the same data *already
+  converted* (files prepared before the clock starts) into bare tables, then the same
+  primary keys, indexes and foreign keys built in the same transaction - the least any
+  faithful loader must do;
 * import: ``pgcutover import`` (export verification, conversion, COPY, keys/indexes/FKs,
   sequences, counts and content digests in SQL, marker row, one transaction);
 * verify-target: counts + digests + FK/orphan/index/sequence checks.
@@ -42,8 +43,11 @@ phase, args = sys.argv[1], json.loads(sys.argv[2])
 t0 = time.monotonic()
 if phase == "import":
     from pgcutover.importer import import_export
-    r = import_export(args["export_dir"], args["dsn"])
-    extra = {{"tables": {{t: v.get("passthrough") for t, v in r["tables"].items()}}}}
+    marks = []
+    r = import_export(args["export_dir"], args["dsn"],
+                      progress=lambda line: marks.append((time.monotonic() - t0, line)))
+    extra = {{"tables": {{t: v.get("passthrough") for t, v in r["tables"].items()}},
+              "progress": [[round(t, 2), line] for t, line in marks]}}
 elif phase == "verify":
     from pgcutover.verify_target import verify_target
     r = verify_target(args["export_dir"], args["dsn"])
@@ -58,11 +62,13 @@ elif phase == "floor":
     for item in args["copy"]:
         with open(item["file"], "rb") as fh:
             cur.copy_expert(item["sql"], fh, size=1 << 20)
+    t_copy = time.monotonic() - t0
     for stmt in args["build"]:
         cur.execute(stmt)
     conn.commit()
     conn.close()
-    extra = {{}}
+    extra = {{"copy_seconds": round(t_copy, 2),
+              "build_seconds": round(time.monotonic() - t0 - t_copy, 2)}}
 secs = time.monotonic() - t0
 print(json.dumps(dict(extra, seconds=secs,
                       peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)))
@@ -123,7 +129,9 @@ def floor_inputs(export_dir: Path, workdir: Path) -> dict:
                 for chunk in TableConverter(t, tinfo).chunks(src):
                     out.write(chunk)
         cols = ", ".join('"%s"' % c["name"] for c in tinfo["columns"])
-        copy.append({"file": str(dst), "sql": f'COPY "public"."{t}" ({cols}) FROM STDIN'})
+        # same COPY options as the import (FREEZE: table created in this transaction)
+        copy.append({"file": str(dst),
+                     "sql": f'COPY "public"."{t}" ({cols}) FROM STDIN WITH (FREEZE)'})
     total = sum(t["rows"] for t in m["tables"].values())
     size = sum(t["size"] for t in m["tables"].values())
     return {"create": create, "copy": copy, "build": build + fks, "rows": total, "bytes": size}

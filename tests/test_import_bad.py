@@ -179,9 +179,10 @@ break', 0, -0.5, x'01', 'ü'),
 
 @pytest.fixture(scope="module")
 def larger_export(tmp_path_factory):
-    return make_sample_export(tmp_path_factory.mktemp("kill"), pfa_records=150_000)
+    return make_sample_export(tmp_path_factory.mktemp("kill"), pfa_records=80_000)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["auto", "existing"])
 def test_killed_import_leaves_target_unchanged(larger_export, pg_db, mode):
     if mode == "existing":
