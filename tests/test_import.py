@@ -241,3 +241,15 @@ def test_cli_import_and_verify(sample_export, pg_db):
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 6
     assert "users" in r.stderr and "'admin'" not in r.stderr
+
+
+def test_other_schema_with_quoted_name(sample_export, pg_db):
+    r = import_export(sample_export, pg_db, schema="App Data")
+    assert r["changed"] and r["schema"] == "App Data"
+    assert verify_target(sample_export, pg_db, schema="App Data")["ok"]
+    assert run_sql(pg_db, "SELECT count(*) FROM \"App Data\".pfa_records", fetch=True) == [(PFA,)]
+    # public is untouched; the marker is per schema
+    assert run_sql(pg_db, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'",
+                   fetch=True) == [(0,)]
+    with pytest.raises(UsageError):
+        import_export(sample_export, pg_db, schema="pgcutover")
