@@ -21,10 +21,10 @@ import psycopg2
 from . import compat, control, ddl
 from .errors import ImportFailedError, TargetError, UsageError
 from .manifest import load_manifest
-from .verify_export import verify_export
 from .pgconn import connect, pg_error_summary, qi, qn
 from .pgdigest import set_parallel, table_digest
 from .row_convert import ChunkReader, TableConverter, key_of_file_line
+from .verify_export import verify_export
 
 COPY_CHUNK = 1 << 20
 MAX_KEYS = 10
@@ -286,8 +286,8 @@ def _duplicate_keys(cur, schema, table, exprs, pk) -> list:
 
 def _null_keys(cur, schema, table, cols, pk) -> list:
     cond = " OR ".join(f"{qi(c)} IS NULL" for c in cols)
-    cur.execute(f"SELECT {_pk_select([])} FROM {qn(schema, table)} WHERE {cond} LIMIT {MAX_KEYS}")
-    return _keys_from_rows([], cur.fetchall())
+    cur.execute(f"SELECT {_pk_select(pk)} FROM {qn(schema, table)} WHERE {cond} LIMIT {MAX_KEYS}")
+    return _keys_from_rows(pk, cur.fetchall())
 
 
 def orphan_keys(cur, fk: dict, pk: list[str], limit: int = MAX_KEYS) -> list:
