@@ -146,3 +146,21 @@ def test_role_refuses_a_role_without_scram_secret(pooled):
     assert "roles without a SCRAM-SHA-256 password" in r.stdout and "legacy_md5" in r.stdout
     auth = (pooled["wd"] / "pgbouncer" / "etc" / "userlist.txt").read_text()
     assert "legacy_md5" not in auth  # the auth_file was not touched
+
+
+def test_config_change_restarts_the_daemon(pooled):
+    pid_file = pooled["wd"] / "pgbouncer" / "run" / "pgbouncer.pid"
+    old_pid = pid_file.read_text().strip()
+    v = dict(pooled["vars"], pgbouncer_default_pool_size=6)
+    r = bp.run_playbook("pooling.yml", pooled["wd"], v)
+    assert r.returncode == 0, r.stdout[-3000:]
+    assert "Stop pgbouncer daemon (safe shutdown)" in r.stdout
+    assert pid_file.read_text().strip() != old_pid
+    admin = _pooler_conn(pooled, user=ADMIN, password=pooled["admin_password"],
+                         dbname="pgbouncer")
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute("SHOW CONFIG")
+        config = {row[0]: row[1] for row in cur.fetchall()}
+    admin.close()
+    assert config["default_pool_size"] == "6"
