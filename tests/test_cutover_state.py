@@ -50,8 +50,8 @@ def test_completed_run_is_never_redone(tmp_path):
     for ph in PHASES:
         act(tmp_path, "begin", phase=ph)
         act(tmp_path, "end", phase=ph)
-    first = json.loads((tmp_path / "current").read_text() and
-                       (tmp_path / "runs" / ((tmp_path / "current").read_text().strip() + ".json")).read_text())
+    rid = (tmp_path / "current").read_text().strip()
+    first = json.loads((tmp_path / "runs" / f"{rid}.json").read_text())
     assert first["status"] == "completed"
     again = act(tmp_path, "begin", phase="a")
     assert again["skip"] and not again["changed"] and again["run"]["run_id"] == first["run_id"]
@@ -60,18 +60,19 @@ def test_completed_run_is_never_redone(tmp_path):
     assert new["run_id"] != first["run_id"] and new["status"] == "in_progress"
 
 
-def test_unfinished_run_needs_new_run_to_be_abandoned(tmp_path):
+def test_unfinished_run_is_resumed_or_abandoned_with_new_run(tmp_path):
     act(tmp_path, "begin", phase="a")
     act(tmp_path, "end", phase="a")
-    # Re-running the first phase while nothing later is done keeps the run.
-    rid = act(tmp_path, "begin", phase="a", rerun=True)["run"]["run_id"]
-    act(tmp_path, "end", phase="a")
     act(tmp_path, "begin", phase="b")
+    act(tmp_path, "fail", phase="b", error="boom")
+    # Running the whole runbook again resumes: a is skipped, b may be retried.
+    again = act(tmp_path, "begin", phase="a")
+    rid = again["run"]["run_id"]
+    assert again["skip"] and "already done" in again["msg"]
+    assert act(tmp_path, "begin", phase="b")["run"]["phases"]["b"]["attempts"] == 2
     act(tmp_path, "end", phase="b")
-    with pytest.raises(AnsibleActionFail, match="unfinished"):
-        act(tmp_path, "begin", phase="a")
     new = act(tmp_path, "begin", phase="a", new_run=True)["run"]
-    assert new["run_id"] != rid
+    assert new["run_id"] != rid and new["phases"]["a"]["status"] == "running"
     old = json.loads((tmp_path / "runs" / f"{rid}.json").read_text())
     assert old["status"] == "abandoned"
 

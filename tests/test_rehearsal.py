@@ -126,7 +126,7 @@ def test_full_cutover_with_reexport_then_rollback(rehearsal):
 
     # migrate.yml resumes: done phases are skipped, T-15 re-exports.
     res = r.ok("migrate.yml")
-    assert "exporting again now that the app is stopped" in res.stdout
+    assert "Re-export | Export again" in res.stdout and "changed: [localhost]" in res.stdout
     s = r.summary()
     assert s["status"] == "completed" and s["reexported"] is True
     assert s["all_digests_matched"] and s["digests_matched"] == "13/13"
@@ -183,3 +183,47 @@ def test_failure_at_t_minus_10_rolls_back_to_unchanged_sqlite(rehearsal):
     # The rolled-back run cannot be continued out of order.
     res = r.play("phase_t_minus_5_start_smoke.yml")
     assert res.returncode != 0 and "no run in progress" in res.stdout
+
+
+def test_two_app_servers_switch_and_roll_back_together(rehearsal):
+    """app_servers with two hosts (the second app instance on its own port and env file,
+    on the same SQLite file): both are stopped, switched, started and rolled back."""
+    r = rehearsal
+    r.ok("rehearsal_setup.yml")
+    app2, port2 = r.base / "app2", free_port()
+    (app2 / "prisma").mkdir(parents=True)
+    (app2 / "run").mkdir()
+    shutil.copy(r.base / "app/prisma/schema.prisma", app2 / "prisma/schema.prisma")
+    (app2 / ".env").write_text(f'DATABASE_URL="file:{r.sqlite}"\n')
+    os.chmod(app2 / ".env", 0o600)
+    env2 = {"PFA_APP_DIR": str(REPO / "examples/pfa_app"), "PFA_ENV_FILE": str(app2 / ".env"),
+            "PFA_PORT": str(port2), "PFA_PIDFILE": str(app2 / "run/pfa-app.pid"),
+            "PFA_LOG": str(app2 / "run/pfa-app.log"), "PFA_PYTHON": str(VENV_BIN / "python")}
+    inv = r.base / "app2-inventory.yml"
+    inv.write_text(json.dumps({"all": {"children": {"app_servers": {"hosts": {"app2": {
+        "ansible_connection": "local",
+        "ansible_python_interpreter": str(VENV_BIN / "python"),
+        "app_control_app_dir": str(app2),
+        "app_control_command_env": env2,
+        "app_control_base_url": f"http://127.0.0.1:{port2}"}}}}}}))
+    ctl = str(REPO / "examples/pfa_app/bin/pfa-app-ctl")
+    subprocess.run([ctl, "start"], env={**os.environ, **env2}, check=True, capture_output=True)
+    try:
+        def health2():
+            with urllib.request.urlopen(f"http://127.0.0.1:{port2}/health", timeout=10) as resp:
+                return json.loads(resp.read())["database"]
+
+        assert health2() == "sqlite"
+        before = sha256(r.sqlite)
+        r.ok("migrate.yml", "-i", str(inv), cutover_state_new_run=True)
+        assert r.http("/health")["database"] == "postgresql" and health2() == "postgresql"
+        assert (app2 / ".env").read_text().startswith('DATABASE_URL="postgresql://')
+        backups = {b[0] for b in r.run_record()["data"]["config_backups"]}
+        assert backups == {"localhost", "app2"}
+
+        r.ok("rollback.yml", "-i", str(inv))
+        assert r.http("/health")["database"] == "sqlite" and health2() == "sqlite"
+        assert (app2 / ".env").read_text() == f'DATABASE_URL="file:{r.sqlite}"\n'
+        assert sha256(r.sqlite) == before
+    finally:
+        subprocess.run([ctl, "stop"], env={**os.environ, **env2}, capture_output=True)

@@ -99,12 +99,10 @@ def begin(p, store, run):
                              "true starts a new run)" % (run["run_id"], run.get("completed_at"))))
     active = run is not None and run["status"] == "in_progress"
     if idx == 0:
-        later_done = active and any(_done(run, q) for q in phases[1:])
-        if later_done and not p["new_run"]:
-            _fail("run %s is unfinished (done: %s); finish it, run playbooks/rollback.yml, "
-                    "or set cutover_state_new_run=true to abandon it"
-                    % (run["run_id"], ", ".join(q for q in phases if _done(run, q))))
-        if not active or later_done:
+        # An unfinished run is resumed (its done phases are skipped below; T-15 re-proves
+        # the export against the stopped source, so resuming never imports stale data).
+        # new_run abandons it and starts afresh.
+        if not active or p["new_run"]:
             if active:
                 run["status"] = "abandoned"
                 store.save(run)

@@ -27,7 +27,7 @@ options:
   phases: {description: Phase ids in run order., type: list, elements: str, default: []}
   phase: {description: Phase id for begin/end/fail/mark., type: str}
   run_id: {description: Id for a new run (begin of the first phase); default UTC timestamp., type: str}
-  new_run: {description: Let the first phase abandon an unfinished run., type: bool, default: false}
+  new_run: {description: "First phase: abandon an unfinished run (default: resume it) or start again after a completed one.", type: bool, default: false}
   rerun: {description: Let C(begin) run a phase that is already done., type: bool, default: false}
   data: {description: Merged (one level deep) into the run's data., type: dict, default: {}}
   marks: {description: Names stamped with the current time., type: list, elements: str, default: []}
