@@ -85,13 +85,20 @@ def test_altered_or_missing_manifest(copy):
     "UPDATE organizations SET isActive = 1 - isActive WHERE code = 'ORG001'",
     "UPDATE users SET createdAt = '2025-01-01 00:00:00' WHERE username = 'admin'",
 ])
-def test_verify_source_detects_writes(copy, write):
+@pytest.mark.parametrize("parallel", [True, False])
+def test_verify_source_detects_writes(copy, write, parallel, monkeypatch):
+    from pgcutover import analyze as analyze_mod
+    from pgcutover import export as export_mod
+    # small split thresholds: the parallel path really splits the sample's tables
+    monkeypatch.setattr(export_mod, "SPLIT_SCAN_MIN_ROWIDS", 4)
+    monkeypatch.setattr(analyze_mod, "SPLIT_MIN_ROWIDS", 4)
     db, out = copy
-    assert verify_source(out, db)["ok"]
+    assert verify_source(out, db, parallel=parallel)["ok"]
     conn = sqlite3.connect(db)
     conn.execute(write)
     conn.commit()
     conn.close()
     with pytest.raises(ExportVerificationError) as exc:
-        verify_source(out, db)
+        verify_source(out, db, parallel=parallel)
     assert exc.value.details and exc.value.details[0]["problem"] == "content_changed"
+    assert sorted(p.name for p in out.parent.iterdir()) == ["app.db", "out"]

@@ -303,16 +303,35 @@ class _Sink:
         self.f.close()
 
 
-def _scan_part(snap: str, table: str, entry: dict, where: str, part: str):
-    """Worker process: one rowid range of a table into its own part file."""
+def _scan_part(snap: str, table: str, entry: dict, where: str, part: str | None):
+    """Worker process: one rowid range of a table (into its own part file)."""
     conn = sqlite_source.open_snapshot(snap)
-    sink = _Sink(Path(part), hash_it=False)
+    sink = _Sink(Path(part), hash_it=False) if part else None
     try:
         n, s1, s2 = scan_sums(conn, table, entry, sink, where)
     finally:
-        sink.close(sync=False)
+        if sink:
+            sink.close(sync=False)
         conn.close()
     return n, s1, s2
+
+
+def _run_halves(snap, table: str, entry: dict, mid: int, parts) -> tuple[int, int, int]:
+    ctx = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=2, mp_context=ctx) as ex:
+        futs = [ex.submit(_scan_part, str(snap), table, entry, w, p)
+                for w, p in zip((f"rowid <= {mid}", f"rowid > {mid}"), parts)]
+        res = [f.result() for f in futs]
+    return (sum(r[0] for r in res), sum(r[1] for r in res), sum(r[2] for r in res))
+
+
+def snapshot_digest(conn, snap, table: str, entry: dict) -> tuple[int, str]:
+    """Content digest of a table of a private snapshot, big tables on both cores."""
+    mid = _split_point(conn, table, entry)
+    if mid is None:
+        return scan_table(conn, table, entry)
+    n, s1, s2 = _run_halves(snap, table, entry, mid, (None, None))
+    return n, canonical.format_digest(n, s1, s2)
 
 
 def _split_point(conn, table: str, entry: dict):
@@ -335,15 +354,8 @@ def _write_table(conn, out: Path, fname: str, table: str, entry: dict, snap: Pat
         # two processes on the two rowid halves (Python work is the bottleneck and
         # there are two cores), then the halves are joined in order and hashed
         parts = [out / f".{fname}.part{i}.tmp" for i in (1, 2)]
-        ctx = multiprocessing.get_context("fork")
         try:
-            with ProcessPoolExecutor(max_workers=2, mp_context=ctx) as ex:
-                futs = [ex.submit(_scan_part, str(snap), table, entry, w, str(p))
-                        for w, p in zip((f"rowid <= {mid}", f"rowid > {mid}"), parts)]
-                res = [f.result() for f in futs]
-            n = sum(r[0] for r in res)
-            s1 = sum(r[1] for r in res)
-            s2 = sum(r[2] for r in res)
+            n, s1, s2 = _run_halves(snap, table, entry, mid, [str(p) for p in parts])
             sink = _Sink(tmp)
             for p in parts:
                 with open(p, "rb") as f:
