@@ -198,8 +198,10 @@ def _build_plan(cur, manifest: dict, schema: str, schema_mode: str, replace: boo
             plan["build"].append(dict(k, sql=f"ALTER TABLE {qn(schema, k['table'])} ADD CONSTRAINT "
                                              f"{qi(k['name'])} {k['def']}"))
         for fk in objs["fks"]:
+            # re-added validated even if the app had it NOT VALID: the load is proven whole
+            fkdef = re.sub(r"\s+NOT VALID$", "", fk["def"])
             plan["foreign_keys"].append(dict(fk, sql=f"ALTER TABLE {qn(fk['schema'], fk['table'])} "
-                                                     f"ADD CONSTRAINT {qi(fk['name'])} {fk['def']}"))
+                                                     f"ADD CONSTRAINT {qi(fk['name'])} {fkdef}"))
     plan["tables"] = tables
     for t in tables:
         tinfo = manifest["tables"][t]
