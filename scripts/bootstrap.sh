@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need_pkgs=(postgresql-15 postgresql-contrib postgresql-client-15 pgbouncer pgbackrest sqlite3 procps psmisc)
+need_pkgs=(postgresql-15 postgresql-contrib postgresql-client-15 pgbouncer pgbackrest sqlite3 procps psmisc cron lsof)
 missing=()
 for p in "${need_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
