@@ -203,6 +203,8 @@ def test_two_app_servers_switch_and_roll_back_together(rehearsal):
     inv.write_text(json.dumps({"all": {"children": {"app_servers": {"hosts": {"app2": {
         "ansible_connection": "local",
         "ansible_python_interpreter": str(VENV_BIN / "python"),
+        # Hosts from this extra inventory source have their own inventory_dir.
+        "pgcutover_repo_dir": str(REPO),
         "app_control_app_dir": str(app2),
         "app_control_command_env": env2,
         "app_control_base_url": f"http://127.0.0.1:{port2}"}}}}}}))
