@@ -1,7 +1,6 @@
 """Shared fixtures: a real throwaway PostgreSQL 15 cluster and sample SQLite files."""
 from __future__ import annotations
 
-import os
 import uuid
 
 import pytest

@@ -4,34 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from pgcutover import sample
 
+from ansible_tasks import run_tasks, task
+
 pytestmark = pytest.mark.ansible
 REPO = Path(__file__).resolve().parents[1]
-
-
-def run_tasks(tmp_path, tasks: list[dict]) -> tuple[list[dict], str]:
-    book = tmp_path / "play.yml"
-    book.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False,
-                                 "tasks": tasks}]))
-    cmd = [str(Path(sys.executable).with_name("ansible-playbook")), "-i", "localhost,",
-           "-c", "local", "-e", f"ansible_python_interpreter={sys.executable}", str(book)]
-    env = dict(os.environ, ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="json")
-    r = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
-    out = json.loads(r.stdout)
-    return [t["hosts"]["localhost"] for t in out["plays"][0]["tasks"]], r.stdout + r.stderr
-
-
-def task(module: str, args: dict, check: bool = False) -> dict:
-    return {"name": module, module: args, "check_mode": check, "ignore_errors": True}
 
 
 @pytest.fixture

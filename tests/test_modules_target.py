@@ -1,14 +1,10 @@
 """pgcutover_import and pgcutover_verify (mode: target) through ansible-playbook."""
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
+from ansible_tasks import run_tasks, task
 from targetlib import REPO, fingerprint, load_prisma_schema, make_sample_export
 
 pytestmark = [pytest.mark.pg, pytest.mark.ansible]
@@ -18,22 +14,6 @@ HAS_VERIFY_MODULE = (REPO / "library" / "pgcutover_verify.py").exists()
 @pytest.fixture(scope="module")
 def sample_export(tmp_path_factory):
     return make_sample_export(tmp_path_factory.mktemp("mod"), pfa_records=300)
-
-
-def run_tasks(tmp_path, tasks: list[dict]) -> tuple[list[dict], str]:
-    book = tmp_path / "play.yml"
-    book.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False,
-                                 "tasks": tasks}]))
-    cmd = [str(Path(sys.executable).with_name("ansible-playbook")), "-i", "localhost,",
-           "-c", "local", "-e", f"ansible_python_interpreter={sys.executable}", str(book)]
-    env = dict(os.environ, ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="json")
-    r = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
-    out = json.loads(r.stdout)
-    return [t["hosts"]["localhost"] for t in out["plays"][0]["tasks"]], r.stdout + r.stderr
-
-
-def task(module: str, args: dict, check: bool = False) -> dict:
-    return {"name": module, module: args, "check_mode": check, "ignore_errors": True}
 
 
 def test_import_module_check_run_rerun(sample_export, pg_db, pg_cluster, tmp_path):

@@ -23,6 +23,8 @@ from pgcutover.source_backup import backup_source, verify_backup
 
 from test_sample_app import AppProc, _sample_templates, make_app_dir  # noqa: F401
 
+from ansible_tasks import run_tasks, task
+
 REPO = Path(__file__).resolve().parents[1]
 HAS_IMPORT = all(importlib.util.find_spec(m) for m in ("pgcutover.export", "pgcutover.importer"))
 
@@ -223,22 +225,8 @@ def test_detects_app_writes_on_postgresql(migrated):
 
 # -- the Ansible module ------------------------------------------------------------------
 
-def run_tasks(tmp_path, tasks: list[dict]) -> list[dict]:
-    """Run tasks in one playbook on localhost (one Ansible start-up); per-task results."""
-    book = tmp_path / "play.yml"
-    book.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False,
-                                 "tasks": tasks}]))
-    cmd = [str(Path(sys.executable).with_name("ansible-playbook")), "-i", "localhost,",
-           "-c", "local", "-e", f"ansible_python_interpreter={sys.executable}", str(book)]
-    env = dict(os.environ, ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="json")
-    r = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=180)
-    out = json.loads(r.stdout)
-    return [t["hosts"]["localhost"] for t in out["plays"][0]["tasks"]]
-
-
 def rollback_task(args: dict, check: bool = False) -> dict:
-    return {"name": "rollback", "pgcutover_rollback": args, "check_mode": check,
-            "ignore_errors": True}
+    return task("pgcutover_rollback", args, check)
 
 
 def sha_task(path) -> dict:
@@ -257,7 +245,7 @@ def test_module_check_mode_restore_and_rerun(cutover):
     changed = sha(db)
     args = {"sqlite_path": str(db), "expected_sha256": expected, "backups": c["files"],
             "check_target_writes": False}
-    plan, after_plan, done, rerun, bad, missing = run_tasks(c["tmp"], [
+    (plan, after_plan, done, rerun, bad, missing), _ = run_tasks(c["tmp"], [
         rollback_task(args, check=True), sha_task(db), rollback_task(args),
         rollback_task(args),
         rollback_task(dict(args, backups=[str(c["tmp"] / "nope")], expected_sha256="0" * 64)),
@@ -284,7 +272,7 @@ def test_module_refuses_on_target_writes(migrated):
     conn.close()
     args = {"sqlite_path": str(m["db"]), "expected_sha256": m["backup"]["sha256"],
             "backups": m["files"], "export_dir": str(m["export"]), "dsn": m["dsn"]}
-    refused, forced = run_tasks(m["tmp"], [rollback_task(args, check=True),
+    (refused, forced), _ = run_tasks(m["tmp"], [rollback_task(args, check=True),
                                            rollback_task(dict(args, force=True))])
     assert refused["failed"] and refused["error"]["code"] == "target_writes"
     assert "users" in refused["msg"] and refused["error"]["table"] == "users"

@@ -77,7 +77,7 @@ def test_integer_keys_and_changed_timestamp(sample_export, imported):
 
 def test_missing_index_fk_orphans_and_sequence(sample_export, imported):
     org = _ids(imported, "organizations", 1)[0]
-    run_sql(imported, f"""
+    run_sql(imported, """
         DROP INDEX "pfa_records_organizationId_syncState_modifiedAt_idx";
         DROP INDEX "users_email_key";
         CREATE UNIQUE INDEX "users_email_cs" ON users (email);
