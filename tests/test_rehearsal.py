@@ -7,7 +7,9 @@ playbooks/rehearsal_setup.yml, migrate.yml and rollback.yml through ansible-play
   unchanged SQLite file; a second rollback.yml is harmless;
 * a failure injected at T-10 (a .rows file corrupted after verify-export) rolls back
   automatically: the app serves from SQLite with its data unchanged, and the phases
-  refuse to run out of order afterwards.
+  refuse to run out of order afterwards;
+* two app servers are stopped, switched, started and rolled back together; rollback.yml
+  refuses while PostgreSQL holds a write made after the cutover, unless forced.
 """
 from __future__ import annotations
 
@@ -187,7 +189,8 @@ def test_failure_at_t_minus_10_rolls_back_to_unchanged_sqlite(rehearsal):
 
 def test_two_app_servers_switch_and_roll_back_together(rehearsal):
     """app_servers with two hosts (the second app instance on its own port and env file,
-    on the same SQLite file): both are stopped, switched, started and rolled back."""
+    on the same SQLite file): both are stopped, switched, started and rolled back; the
+    rollback refuses while PostgreSQL holds a post-cutover write, unless forced."""
     r = rehearsal
     r.ok("rehearsal_setup.yml")
     app2, port2 = r.base / "app2", free_port()
@@ -223,7 +226,18 @@ def test_two_app_servers_switch_and_roll_back_together(rehearsal):
         backups = {b[0] for b in r.run_record()["data"]["config_backups"]}
         assert backups == {"localhost", "app2"}
 
-        r.ok("rollback.yml", "-i", str(inv))
+        # The app writes to PostgreSQL: rollback.yml refuses before stopping anything...
+        token = r.login()
+        org = r.http("/api/organizations", token=token)[0]["id"]
+        r.http("/api/sync-logs", "POST", {"organizationId": org, "syncType": "full",
+                                          "status": "completed"}, token=token)
+        res = r.play("rollback.yml", "-i", str(inv))
+        assert res.returncode != 0 and "rollback_force=true" in res.stdout
+        assert "sync_logs" in res.stdout
+        assert r.http("/health")["database"] == "postgresql" and health2() == "postgresql"
+        assert r.run_record()["rollbacks"][-1]["status"] == "refused"
+        # ...unless forced.
+        r.ok("rollback.yml", "-i", str(inv), rollback_force=True)
         assert r.http("/health")["database"] == "sqlite" and health2() == "sqlite"
         assert (app2 / ".env").read_text() == f'DATABASE_URL="file:{r.sqlite}"\n'
         assert sha256(r.sqlite) == before
