@@ -124,6 +124,9 @@ def main():
         from pgcutover.verify_target import verify_target
         result = run_engine(module, verify_target, p['export_dir'], **connection_kwargs(module))
     result.pop('changed', None)
+    # A ``warnings`` key in module results is deprecated in ansible-core 2.19: warn instead.
+    for warning in result.pop('warnings', None) or []:
+        module.warn(str(warning))
     module.exit_json(changed=False, **result)
 
 
