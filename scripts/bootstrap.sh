@@ -32,4 +32,4 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$reqhash" ]; then
   .venv/bin/pip install -q -e '.[test]'
   echo "$reqhash" > "$stamp"
 fi
-echo "bootstrap: ready (.venv, $(.venv/bin/ansible --version | head -1))"
+echo "bootstrap: ready (.venv, $(.venv/bin/ansible --version | sed -n 1p))"
