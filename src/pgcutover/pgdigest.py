@@ -42,16 +42,44 @@ def payload_expr(logical: str, col: str, target_type: str | None = None) -> str:
     raise ValueError(f"unknown logical type {logical!r}")
 
 
+# Epoch ms 10^12 and 10^13 - 1 ms: between them the payload has 13 digits. The +00 makes
+# the bound absolute for timestamptz; a timestamp (without time zone) literal ignores it.
+TS_13_DIGITS = ("'2001-09-09 01:46:40+00'", "'2286-11-20 17:46:39.999+00'")
+TS_TYPES = {"", "timestamp", "timestamptz", "timestamp with time zone",
+            "timestamp without time zone"}
+
+
+def token_expr(logical: str, col: str, target_type: str | None = None) -> str:
+    """SQL for the row-string token ``len:payload`` (or ``N``) of one column.
+
+    The generic form evaluates the payload twice (PostgreSQL does not share common
+    subexpressions); where the length is known without the payload it is a literal:
+    float8send is 8 bytes (16 hex digits), a boolean 1 character, hex of bytea twice
+    its octets, and a timestamp between 2001-09-09 and 2286-11-20 has a 13-digit ms
+    payload (the usual case; others take the generic form)."""
+    p = payload_expr(logical, col, target_type)
+    t = (target_type or "").split("(")[0].strip()
+    if logical == "float":
+        return f"coalesce('16:'||{p},'N')"
+    if logical == "boolean":
+        return f"coalesce('1:'||{p},'N')"
+    if logical == "bytea":
+        return f"coalesce((2*octet_length({col}))::text||':'||{p},'N')"
+    if logical == "timestamp" and t in TS_TYPES:
+        lo, hi = TS_13_DIGITS
+        return (f"CASE WHEN {col} IS NULL THEN 'N' WHEN {col} >= {lo} AND {col} <= {hi} "
+                f"THEN '13:'||{p} ELSE length({p})::text||':'||{p} END")
+    return f"coalesce(length({p})::text||':'||{p},'N')"
+
+
 def row_hash_sql(columns: list[dict], target_types: dict | None = None) -> str:
     """md5 of the canonical row string, as one SQL expression.
 
     ``concat_ws`` builds the row string in one pass (a chain of ``||`` re-copies the
     growing string for every token: 4x slower on a 27-column table)."""
     target_types = target_types or {}
-    toks = []
-    for c in columns:
-        p = payload_expr(c["logical"], qi(c["name"]), target_types.get(c["name"]))
-        toks.append(f"coalesce(length({p})::text||':'||{p},'N')")
+    toks = [token_expr(c["logical"], qi(c["name"]), target_types.get(c["name"]))
+            for c in columns]
     if not toks:
         return "md5('')"
     return "md5(concat_ws('|', " + ", ".join(toks) + "))"
