@@ -69,14 +69,12 @@ def _counts_match(cur, schema: str, marker_tables: dict) -> bool:
     return True
 
 
-def _existing_mode_objects(cur, schema: str, tables: list[str]) -> dict:
-    """The target's keys, unique/plain indexes and FKs touching ``tables``, with the
-    definitions needed to recreate them exactly (pg_get_indexdef/constraintdef)."""
-    if not tables:
-        return {"fks": [], "keys": [], "indexes": []}
+def foreign_keys(cur, schema: str, tables: list[str], referencing: bool = False) -> list[dict]:
+    """Foreign keys defined on ``tables`` (and, with ``referencing``, those of other
+    tables pointing at them): name, definition, validation state, column lists."""
     cur.execute("""
         SELECT con.conname, n.nspname, c.relname, pg_get_constraintdef(con.oid),
-               rn.nspname, rc.relname,
+               rn.nspname, rc.relname, con.convalidated,
                ARRAY(SELECT a.attname FROM unnest(con.conkey) WITH ORDINALITY k(n, o)
                      JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.n ORDER BY k.o),
                ARRAY(SELECT a.attname FROM unnest(con.confkey) WITH ORDINALITY k(n, o)
@@ -86,11 +84,20 @@ def _existing_mode_objects(cur, schema: str, tables: list[str]) -> dict:
         JOIN pg_class rc ON rc.oid = con.confrelid JOIN pg_namespace rn ON rn.oid = rc.relnamespace
         WHERE con.contype = 'f'
           AND ((n.nspname = %(s)s AND c.relname = ANY(%(t)s))
-            OR (rn.nspname = %(s)s AND rc.relname = ANY(%(t)s)))
-        ORDER BY n.nspname, c.relname, con.conname""", {"s": schema, "t": tables})
-    fks = [{"kind": "foreign_key", "name": r[0], "schema": r[1], "table": r[2], "def": r[3],
-            "ref_schema": r[4], "ref_table": r[5], "columns": list(r[6]),
-            "ref_columns": list(r[7])} for r in cur.fetchall()]
+            OR (%(r)s AND rn.nspname = %(s)s AND rc.relname = ANY(%(t)s)))
+        ORDER BY n.nspname, c.relname, con.conname""",
+                {"s": schema, "t": list(tables), "r": referencing})
+    return [{"name": r[0], "schema": r[1], "table": r[2], "def": r[3], "ref_schema": r[4],
+             "ref_table": r[5], "validated": r[6], "columns": list(r[7]),
+             "ref_columns": list(r[8])} for r in cur.fetchall()]
+
+
+def _existing_mode_objects(cur, schema: str, tables: list[str]) -> dict:
+    """The target's keys, unique/plain indexes and FKs touching ``tables``, with the
+    definitions needed to recreate them exactly (pg_get_indexdef/constraintdef)."""
+    if not tables:
+        return {"fks": [], "keys": [], "indexes": []}
+    fks = [dict(fk, kind="foreign_key") for fk in foreign_keys(cur, schema, tables, True)]
     cur.execute("""
         SELECT con.conname, c.relname, con.contype, pg_get_constraintdef(con.oid),
                ARRAY(SELECT pg_get_indexdef(con.conindid, k, true)

@@ -31,7 +31,7 @@ class ThrowawayCluster:
 
     def __init__(self, base_dir: str | os.PathLike | None = None, port: int | None = None,
                  superuser: str = "postgres", settings: dict | None = None):
-        self.base = Path(base_dir or tempfile.mkdtemp(prefix="pgcutover-pg-"))
+        self.base = Path(base_dir or tempfile.mkdtemp(prefix="pgcutover-pg-")).absolute()
         self.data = self.base / "data"
         self.sockdir = self.base / "sock"
         self.port = port or free_port()

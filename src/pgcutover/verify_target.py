@@ -18,7 +18,7 @@ import psycopg2
 from . import compat, control, ddl
 from .canonical import CellError, payload, row_string
 from .errors import TargetError, TargetVerificationError
-from .importer import orphan_keys, read_manifest, rows_path
+from .importer import foreign_keys, orphan_keys, read_manifest, rows_path
 from .pgconn import connect, pg_error_summary, qi, qn
 from .pgdigest import row_hashes_sql, set_parallel, table_digest
 from .rows_codec import decode_line
@@ -145,18 +145,7 @@ def _check_indexes(cur, schema, table, tinfo) -> tuple[list, list]:
 
 def _check_foreign_keys(cur, schema, table, tinfo, manifest) -> list:
     problems = []
-    cur.execute("""
-        SELECT con.conname, con.convalidated, rc.relname, rn.nspname,
-               ARRAY(SELECT a.attname FROM unnest(con.conkey) WITH ORDINALITY k(n, o)
-                     JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.n ORDER BY k.o),
-               ARRAY(SELECT a.attname FROM unnest(con.confkey) WITH ORDINALITY k(n, o)
-                     JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.n ORDER BY k.o)
-        FROM pg_constraint con
-        JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-        JOIN pg_class rc ON rc.oid = con.confrelid JOIN pg_namespace rn ON rn.oid = rc.relnamespace
-        WHERE con.contype = 'f' AND n.nspname = %s AND c.relname = %s""", (schema, table))
-    pg = [{"name": r[0], "validated": r[1], "ref_table": r[2], "ref_schema": r[3],
-           "columns": list(r[4]), "ref_columns": list(r[5])} for r in cur.fetchall()]
+    pg = foreign_keys(cur, schema, [table])
     pk = tinfo.get("primary_key") or []
     for fk in tinfo.get("foreign_keys") or []:
         ref_cols = ddl.fk_ref_columns(fk, manifest)
