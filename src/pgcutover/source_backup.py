@@ -120,8 +120,8 @@ def _new_private_file(path: Path):
     return os.fdopen(fd, "wb")
 
 
-def _copy_locked(src: Path, temps: list[Path]) -> str:
-    """Stream the main file into every temp file; return its sha256."""
+def _stream_copy(src: Path, temps: list[Path], fsync_src: bool = False) -> str:
+    """Stream ``src`` into every temp file (0600, fsynced); return its sha256."""
     h = hashlib.sha256()
     outs = [_new_private_file(t) for t in temps]
     try:
@@ -130,6 +130,8 @@ def _copy_locked(src: Path, temps: list[Path]) -> str:
                 h.update(chunk)
                 for o in outs:
                     o.write(chunk)
+            if fsync_src:
+                os.fsync(f.fileno())
         for o in outs:
             o.flush()
             os.fsync(o.fileno())
@@ -137,23 +139,6 @@ def _copy_locked(src: Path, temps: list[Path]) -> str:
         for o in outs:
             o.close()
     return h.hexdigest()
-
-
-def _fan_out(first: Path, others: list[Path]):
-    """fsync ``first`` and byte-copy it to ``others`` (fsynced, 0600)."""
-    outs = [_new_private_file(t) for t in others]
-    try:
-        with open(first, "rb") as f:
-            for chunk in iter(lambda: f.read(CHUNK), b""):
-                for o in outs:
-                    o.write(chunk)
-            os.fsync(f.fileno())
-        for o in outs:
-            o.flush()
-            os.fsync(o.fileno())
-    finally:
-        for o in outs:
-            o.close()
 
 
 def _take_copy(src: Path, temps: list[Path]) -> tuple[str, bool, str, dict]:
@@ -165,8 +150,8 @@ def _take_copy(src: Path, temps: list[Path]) -> tuple[str, bool, str, dict]:
             # backup API (export's own snapshot routine), then the same bytes everywhere.
             fp["sha256"] = sha256_file(src)  # informative: the main file alone
             snapshot(src, temps[0])
-            _fan_out(temps[0], temps[1:])
-            return "backup-api", False, sha256_file(temps[0]), fp
+            # the snapshot's bytes to the other copies; its sha256 on the same read
+            return "backup-api", False, _stream_copy(temps[0], temps[1:], fsync_src=True), fp
         # No side-file content: the main file is the database. Copy it byte for byte
         # inside a read transaction (sqlite_source's no-side-files read-only open).
         conn = open_readonly(src)
@@ -179,7 +164,7 @@ def _take_copy(src: Path, temps: list[Path]) -> tuple[str, bool, str, dict]:
             fp = sqlite_fingerprint(src, hash_main=False)
             if fp["wal_size"]:
                 continue
-            digest = _copy_locked(src, temps)
+            digest = _stream_copy(src, temps)
             after = sqlite_fingerprint(src, hash_main=False)
             conn.execute("COMMIT")
             changed = changed_since_open(conn) or bool(after["wal_size"]) or \
