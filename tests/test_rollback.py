@@ -41,6 +41,18 @@ def count(db, table) -> int:
         conn.close()
 
 
+def app_writes_a_sync_log(app) -> None:
+    """Start the sample app, write one row through its API, stop it (stop must work)."""
+    assert app.ctl("start").returncode == 0
+    try:
+        app.login()
+        status, _ = app.request("POST", "/api/sync-logs", {
+            "organizationId": "o1", "syncType": "pems", "status": "completed"})
+        assert status == 201
+    finally:
+        assert app.ctl("stop").returncode == 0
+
+
 @pytest.fixture
 def cutover(tmp_path):
     """App dir with its SQLite file, backed up to two places (as at T-15)."""
@@ -56,14 +68,7 @@ def test_restore_after_app_write_then_noop(cutover):
     assert rollback_source(db, expected, c["files"])["changed"] is False  # untouched
 
     app = AppProc(c["tmp"], c["env_file"])
-    assert app.ctl("start").returncode == 0
-    try:
-        app.login()
-        status, _ = app.request("POST", "/api/sync-logs", {
-            "organizationId": "o1", "syncType": "pems", "status": "completed"})
-        assert status == 201
-    finally:
-        assert app.ctl("stop").returncode == 0
+    app_writes_a_sync_log(app)
     assert sha(db) != expected and count(db, "sync_logs") == 1
 
     r = rollback_source(db, expected, c["files"])
@@ -196,15 +201,7 @@ def test_detects_app_writes_on_postgresql(migrated):
     assert clean["tables"]["users"]["actual_rows"] == 7
 
     (m["tmp"] / "pgapp").mkdir()
-    app = AppProc(m["tmp"] / "pgapp", m["pg_env"])
-    assert app.ctl("start").returncode == 0
-    try:
-        app.login()
-        status, _ = app.request("POST", "/api/sync-logs", {
-            "organizationId": "o1", "syncType": "pems", "status": "completed"})
-        assert status == 201
-    finally:
-        app.ctl("stop")
+    app_writes_a_sync_log(AppProc(m["tmp"] / "pgapp", m["pg_env"]))
 
     dirty = detect_target_writes(m["export"], m["dsn"])
     assert dirty["writes_detected"] and dirty["differing_tables"] == ["sync_logs"]
