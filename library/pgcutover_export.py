@@ -64,7 +64,7 @@ tables:
   returned: success
   type: dict
   sample: {"users": {"rows": 7, "file": "002-users.rows", "sha256": "...",
-           "content_digest": "v1:7:0123456789abcdef:0123456789abcdef"}}
+           "content_digest": "v2:7:0123456789abcdef:0123456789abcdef"}}
 total_rows:
   description: Rows exported (or that would be, in check mode).
   returned: always

@@ -97,7 +97,7 @@ tables:
     C(seconds) and C(passthrough) for a real run.
   returned: always
   type: dict
-  sample: {"users": {"rows": 7, "content_digest": "v1:7:b66320bfd7783807:e32e76748b6b4925"}}
+  sample: {"users": {"rows": 7, "content_digest": "v2:7:b66320bfd7783807:e32e76748b6b4925"}}
 skipped_tables:
   description: Tables of the export not loaded (existing mode, owned by the app's migration tool).
   returned: always

@@ -168,7 +168,7 @@ target:
       C(actual_rows), C(expected_digest), C(actual_digest), C(differs).
   returned: always
   type: dict
-  sample: {"writes_detected": true, "differing_tables": ["sync_logs"], "tables": {"sync_logs": {"expected_rows": 0, "actual_rows": 1, "expected_digest": "v1:0:0000000000000000:0000000000000000", "actual_digest": "v1:1:...", "differs": true}}}
+  sample: {"writes_detected": true, "differing_tables": ["sync_logs"], "tables": {"sync_logs": {"expected_rows": 0, "actual_rows": 1, "expected_digest": "v2:0:0000000000000000:0000000000000000", "actual_digest": "v2:1:...", "differs": true}}}
 error:
   description: On failure, the typed error (code C(target_writes), C(source), C(source_in_use), C(usage), ...) with table and details.
   returned: failure

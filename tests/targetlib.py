@@ -11,7 +11,7 @@ from pathlib import Path
 import psycopg2
 
 from pgcutover import export, sample
-from pgcutover.canonical import CellError, Digest, row_string
+from pgcutover.canonical import CellError, Digest, row_record
 from pgcutover.manifest import load_manifest, write_manifest
 from pgcutover.rows_codec import decode_line
 
@@ -58,7 +58,7 @@ def edit_rows(export_dir: Path, table: str, edit, reseal_digest: bool = True):
         logicals = [c["logical"] for c in t["columns"]]
         try:
             for line in lines:
-                d.add(row_string(logicals, decode_line(line, storages)))
+                d.add(row_record(logicals, decode_line(line, storages)))
             t["content_digest"] = d.value()
         except CellError:
             pass  # a deliberately bad cell: the importer must stop before the digest

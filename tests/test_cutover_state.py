@@ -92,8 +92,8 @@ def test_summary_downtime_and_digests(tmp_path):
     act(tmp_path, "mark", marks=["app_stop_started"])
     time.sleep(0.05)
     act(tmp_path, "end", phase="a", marks=["app_healthy"], data={"verify_target": {
-        "users": {"rows": 7, "expected_rows": 7, "content_digest": "v1:7:x", "expected_digest": "v1:7:x"},
-        "orgs": {"rows": 27, "expected_rows": 28, "content_digest": "v1:27:y", "expected_digest": "v1:28:z"}}})
+        "users": {"rows": 7, "expected_rows": 7, "content_digest": "v2:7:x", "expected_digest": "v2:7:x"},
+        "orgs": {"rows": 27, "expected_rows": 28, "content_digest": "v2:27:y", "expected_digest": "v2:28:z"}}})
     out = act(tmp_path, "summary")
     s = out["summary"]
     assert 0.05 <= s["downtime_s"] < 5

@@ -80,7 +80,7 @@ def test_rows_decode_to_exact_sqlite_values_and_digest(sample_export):
         assert [[type(v) for v in r] for r in got] == [[type(v) for v in r] for r in want]
         d = canonical.Digest()
         for r in want:
-            d.add(canonical.row_string([c["logical"] for c in t["columns"]], r))
+            d.add(canonical.row_record([c["logical"] for c in t["columns"]], r))
         assert d.value() == t["content_digest"], table
         assert hashlib.sha256((out / t["file"]).read_bytes()).hexdigest() == t["sha256"]
 

@@ -1,8 +1,8 @@
-"""The Python canonical payloads (canonical.py) against REAL PostgreSQL 15.
+"""The Python canonical payloads and record cells (canonical.py) against REAL PostgreSQL 15.
 
 For each logical type, values are stored in PostgreSQL the way the importer will
-store them and ``p(c)`` of docs/FORMAT.md is computed in SQL; the Python side must
-produce the identical string.  Any divergence here would make verify-target report
+store them and ``p(c)`` of docs/FORMAT.md (or the record_send() of the canonical
+value) is computed in SQL; the Python side must produce the identical string/bytes.  Any divergence here would make verify-target report
 differences that do not exist (or hide ones that do).
 """
 from __future__ import annotations
@@ -153,26 +153,73 @@ def test_text_bool_int_bytea_date_match_postgresql(cur):
 
 
 def test_row_digest_matches_postgresql(cur):
-    """Whole-table content digest: Python over values == the FORMAT.md SQL query."""
+    """Whole-table content digest: Python over values == the FORMAT.md SQL query
+    (written out here, not taken from pgdigest)."""
     rows = [(1, "a|b", None, 1.5, '{"b":1,"a":[1.0]}'), (2, "", 1, -0.0, None),
             (3, "ü\n", 0, None, '"x"'), (3, "ü\n", 0, None, '"x"')]   # duplicate row
     logicals = ["integer", "text", "boolean", "float", "json"]
     d = canonical.Digest()
     for r in rows:
-        d.add(canonical.row_string(logicals, r))
+        d.add(canonical.row_record(logicals, r))
     cur.execute("CREATE TEMP TABLE t (i bigint, s text, b boolean, f float8, j jsonb)")
     for r in rows:
         # floats as text literals: a bare -0.0 literal is numeric and loses its sign
         cur.execute("INSERT INTO t VALUES (%s, %s, %s, %s::float8, %s)",
                     (r[0], r[1], None if r[2] is None else bool(r[2]),
                      None if r[3] is None else repr(r[3]), r[4]))
-    p = ["i::text", "s::text", "CASE WHEN b THEN 't' ELSE 'f' END",
-         "encode(float8send(f::float8),'hex')", "j::jsonb::text"]
-    cols = ["i", "s", "b", "f", "j"]
-    toks = [f"CASE WHEN {c} IS NULL THEN 'N' ELSE length({e})::text || ':' || {e} END"
-            for c, e in zip(cols, p)]
     cur.execute("SELECT count(*), sum(('x'||substr(h,1,16))::bit(64)::bigint::numeric), "
                 "sum(('x'||substr(h,17,16))::bit(64)::bigint::numeric) FROM "
-                "(SELECT md5(" + " || '|' || ".join(toks) + ") AS h FROM t) s")
+                "(SELECT encode(sha256(record_send(ROW(i::bigint, s::text, b::boolean, "
+                "f::float8, j::jsonb))),'hex') AS h FROM t) s")
     n, s1, s2 = cur.fetchone()
     assert canonical.format_digest(n, int(s1), int(s2)) == d.value()
+
+
+# (logical, SQLite values, PostgreSQL column types the import may store them in)
+CELL_CASES = [
+    ("integer", [0, -1, 7, 2 ** 63 - 1, -2 ** 63], ["bigint", "numeric(20,0)", "numeric"]),
+    ("integer", [0, -1, 2 ** 31 - 1, -2 ** 31], ["integer"]),
+    ("boolean", [0, 1], ["boolean"]),
+    ("float", [0.0, -0.0, 1.5, 0.1, 1e300, -2.5e-308, 2 ** 53, float("inf")], ["double precision"]),
+    ("numeric", [0, -0.0, 0.05, 12.5, 100000, 1e20, 1.23e-10, -12345.6789, 9999.9999, 10000,
+                 0.0001, 1.0, "00012.3400", "-0.000", "123456789012345678901234567890.123456789",
+                 "1e-20", "-9.99E+30", 2 ** 63 - 1], ["numeric", "numeric(65,30)"]),
+    ("text", ["", "a", "tab\there", "üñí©ødé 😀", "x" * 3000, 5, 1.5], ["text", "character varying"]),
+    ("timestamp", TIMESTAMPS, ["timestamp(3)", "timestamptz", "timestamp(6)"]),
+    ("date", ["2025-11-25", "0001-01-01", "9999-12-31", "2000-01-01", "1999-12-31"], ["date"]),
+    ("bytea", [b"", b"\x00\x01\xff", bytes(range(256))], ["bytea"]),
+    ("json", JSON_CASES[:9], ["jsonb", "json", "text"]),
+]
+
+
+def _import_literal(logical, v):
+    """The COPY/insert text the importer sends for a SQLite value."""
+    if logical == "timestamp":
+        return canonical.ms_to_copy(canonical.timestamp_ms(v))
+    if logical == "numeric":
+        return canonical.numeric_plain(canonical.numeric_decimal(v))
+    if logical == "float":
+        return repr(float(v))
+    if logical == "boolean":
+        return "t" if v else "f"
+    if logical == "bytea":
+        return "\\x" + v.hex()
+    return canonical.text_payload(v) if logical == "text" else str(v)
+
+
+@pytest.mark.parametrize("logical,values,pg_types", CELL_CASES, ids=[f"{c[0]}-{c[2][0]}" for c in CELL_CASES])
+def test_record_cells_match_postgresql_record_send(cur, logical, values, pg_types):
+    """canonical.cell (Python) == the bytes record_send() gives for pgdigest's canonical
+    expression, for every target type the import may use; NULL included."""
+    from pgcutover.pgdigest import canonical_expr
+    cur.execute("SET TimeZone = 'Pacific/Chatham'")   # far from UTC: must not matter
+    for pg_type in pg_types:
+        cur.execute(f"CREATE TEMP TABLE v (i int, c {pg_type})")
+        for i, val in enumerate(values + [None]):
+            lit = None if val is None else _import_literal(logical, val)
+            cur.execute(f"INSERT INTO v VALUES (%s, %s::{pg_type})", (i, lit))
+        cur.execute(f"SELECT substr(record_send(ROW({canonical_expr(logical, 'c', pg_type)})), 5) "
+                    "FROM v ORDER BY i")
+        pg = [bytes(r[0]) for r in cur.fetchall()]
+        cur.execute("DROP TABLE v")
+        assert [canonical.cell(logical, val) for val in values + [None]] == pg, pg_type

@@ -47,7 +47,7 @@ def test_analyze_export_verify_check_run_rerun(db, tmp_path):
     assert oct(report.stat().st_mode & 0o777) == "0o600"
     assert ex_check["changed"] is True and ex_check["would_write"]["users"]["rows"] == 7
     assert ex["changed"] is True and ex["tables"]["users"]["rows"] == 7, ex
-    assert ex["diff"]["after"]["users"].startswith("7 rows, v1:7:")
+    assert ex["diff"]["after"]["users"].startswith("7 rows, v2:7:")
     assert ex_again["changed"] is False
     assert ex_again["manifest_digest"] == ex["manifest_digest"]
     assert v_exp["ok"] is True and v_exp["changed"] is False

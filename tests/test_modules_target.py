@@ -33,7 +33,7 @@ def test_import_module_check_run_rerun(sample_export, pg_db, pg_cluster, tmp_pat
                                                                        target_schema="other"))])
     done, rerun, bad = results
     assert done["changed"] is True and done["tables"]["pfa_records"]["rows"] == 300
-    assert done["diff"]["after"]["users"].startswith("7 rows, v1:7:")
+    assert done["diff"]["after"]["users"].startswith("7 rows, v2:7:")
     assert rerun["changed"] is False
     assert bad["failed"] and bad["error"]["code"] == "schema_mismatch"
     assert {"table": "users", "problem": "missing table"} in bad["error"]["details"]

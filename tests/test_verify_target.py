@@ -112,7 +112,7 @@ def test_missing_index_fk_orphans_and_sequence(sample_export, imported):
 def test_sql_digest_matches_python_for_every_logical_type(pg_db):
     """pgdigest's payload SQL vs the Python canonical payloads (source side), one table per
     logical type, values chosen at the edges (jsonb normalisation, -0, 2^53, ms, NULLs)."""
-    from pgcutover.canonical import Digest, row_string
+    from pgcutover.canonical import Digest, row_record
     cols = [("i", "integer", "bigint"), ("b", "boolean", "boolean"),
             ("f", "float", "double precision"), ("n", "numeric", "numeric"),
             ("n2", "numeric", "numeric(65,30)"), ("t", "text", "text"),
@@ -128,7 +128,7 @@ def test_sql_digest_matches_python_for_every_logical_type(pg_db):
     logicals = [c[1] for c in cols]
     d = Digest()
     for r in rows:
-        d.add(row_string(logicals, r))
+        d.add(row_record(logicals, r))
     ddl = ", ".join(f'"{c}" {t}' for c, _, t in cols)
     run_sql(pg_db, f"CREATE TABLE x ({ddl})")
     from pgcutover.canonical import numeric_decimal, numeric_plain, timestamp_ms, ms_to_copy

@@ -12,7 +12,7 @@ import re
 import struct
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
-from hashlib import md5
+from hashlib import sha256
 
 MOD64 = 1 << 64
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -260,7 +260,7 @@ def jsonb_text(text) -> str:
     return "".join(out)
 
 
-# -- payloads, tokens, digest ---------------------------------------------------------
+# -- payloads (text, used to name keys) ---------------------------------------------------------
 
 def text_payload(value) -> str:
     """Text logical type: TEXT as is; INTEGER/REAL (mixed column) as their COPY text."""
@@ -289,9 +289,7 @@ def boolean_payload(value) -> str:
 
 
 def bytea_payload(value) -> str:
-    if type(value) is not bytes:
-        raise CellError("non-BLOB value in a bytea column")
-    return value.hex()
+    return bytes_value(value).hex()
 
 
 PAYLOAD = {
@@ -308,34 +306,125 @@ PAYLOAD = {
 
 
 def payload(logical: str, value) -> str:
+    """Canonical text of a cell (used to name keys; the digest uses ``cell``)."""
     return PAYLOAD[logical](value)
 
 
-def token(logical: str, value) -> str:
+# -- the canonical row record and the digest (FORMAT.md "Content digest", v2) ------------
+#
+# A row hashes as the bytes PostgreSQL's record_send() gives for a ROW() of the
+# canonical values: int32 column count, then per column int32 type OID, int32 length
+# (-1 for NULL) and the type's binary send form.  PostgreSQL builds that in C from
+# stored values (no text formatting: half the CPU of a text row string), and Python
+# builds it with struct.
+
+OID = {"integer": 20, "boolean": 16, "float": 701, "numeric": 1700, "text": 25,
+       "timestamp": 1114, "date": 1082, "bytea": 17, "json": 3802}
+PG_EPOCH_MS = 946_684_800_000              # 2000-01-01 00:00:00 UTC, in ms since 1970
+PG_EPOCH_ORDINAL = date(2000, 1, 1).toordinal()
+_hdr = struct.Struct(">Ii").pack
+_i8 = struct.Struct(">Iiq").pack
+_f8 = struct.Struct(">Iid").pack
+_i4 = struct.Struct(">Iii").pack
+_ncols = struct.Struct(">i").pack
+NULL_CELL = {lg: _hdr(oid, -1) for lg, oid in OID.items()}
+BOOL_CELL = {True: _hdr(16, 1) + b"\x01", False: _hdr(16, 1) + b"\x00"}
+
+
+def numeric_send(d: Decimal) -> bytes:
+    """numeric_send() of ``trim_scale(d)``: ndigits, weight, sign, dscale, then base-10000
+    digits, leading and trailing zero digits stripped (as PostgreSQL stores them)."""
+    s = numeric_payload(d)                   # plain, trailing fractional zeros removed
+    neg = s.startswith("-")
+    ip, _, fp = s.lstrip("-").partition(".")
+    ip = ip.zfill(-(-len(ip) // 4) * 4)
+    fp_padded = fp + "0" * (-len(fp) % 4)
+    digits = [int(ip[i:i + 4]) for i in range(0, len(ip), 4)]
+    weight = len(digits) - 1
+    digits += [int(fp_padded[i:i + 4]) for i in range(0, len(fp_padded), 4)]
+    while digits and digits[0] == 0:
+        digits.pop(0)
+        weight -= 1
+    while digits and digits[-1] == 0:
+        digits.pop()
+    if not digits:
+        weight, neg = 0, False
+    body = struct.pack(f">hhHH{len(digits)}h", len(digits), weight,
+                       0x4000 if neg else 0, len(fp), *digits)
+    return _hdr(1700, len(body)) + body
+
+
+def _varlena(oid: int, b: bytes) -> bytes:
+    return _hdr(oid, len(b)) + b
+
+
+def integer_cell(value) -> bytes:
+    if type(value) is not int:
+        raise CellError("non-INTEGER value in an integer column")
+    return _i8(20, 8, value)
+
+
+def float_cell(value) -> bytes:
+    return _hdr(701, 8) + bytes.fromhex(float_payload(value))
+
+
+def timestamp_cell(value) -> bytes:
+    return _i8(1114, 8, (timestamp_ms(value) - PG_EPOCH_MS) * 1000)
+
+
+def date_cell(value) -> bytes:
+    return _i4(1082, 4, date.fromisoformat(date_text(value)).toordinal() - PG_EPOCH_ORDINAL)
+
+
+CELL = {
+    "integer": integer_cell,
+    "boolean": lambda v: BOOL_CELL[boolean_payload(v) == "t"],
+    "float": float_cell,
+    "numeric": lambda v: numeric_send(numeric_decimal(v)),
+    "text": lambda v: _varlena(25, text_payload(v).encode("utf-8")),
+    "timestamp": timestamp_cell,
+    "date": date_cell,
+    "bytea": lambda v: _varlena(17, bytes_value(v)),
+    "json": lambda v: _varlena(3802, b"\x01" + jsonb_text(v).encode("utf-8")),
+}
+
+
+def bytes_value(value) -> bytes:
+    if type(value) is not bytes:
+        raise CellError("non-BLOB value in a bytea column")
+    return value
+
+
+def cell(logical: str, value) -> bytes:
+    """One column of the canonical record: OID, length and binary value (NULL: -1)."""
     if value is None:
-        return "N"
-    p = PAYLOAD[logical](value)
-    return "%d:%s" % (len(p), p)
+        return NULL_CELL[logical]
+    return CELL[logical](value)
 
 
-def token_func(logical: str):
-    """Per-cell token function (None -> 'N') for the Python path of the scanner."""
-    f = PAYLOAD[logical]
+def cell_func(logical: str):
+    """Per-cell record function (None -> the NULL cell) for the scanner's Python path."""
+    f, null = CELL[logical], NULL_CELL[logical]
 
-    def tok(value):
-        if value is None:
-            return "N"
-        p = f(value)
-        return "%d:%s" % (len(p), p)
-    return tok
+    def enc(value):
+        return null if value is None else f(value)
+    return enc
 
 
-def row_string(logicals: list[str], values) -> str:
-    return "|".join(token(lg, v) for lg, v in zip(logicals, values))
+def row_header(ncols: int) -> bytes:
+    return _ncols(ncols)
+
+
+def row_record(logicals: list[str], values) -> bytes:
+    return _ncols(len(logicals)) + b"".join(cell(lg, v) for lg, v in zip(logicals, values))
+
+
+def row_hash(record: bytes) -> bytes:
+    return sha256(record).digest()
 
 
 class Digest:
-    """Order-independent, duplicate-sensitive digest of row strings."""
+    """Order-independent, duplicate-sensitive digest of row records."""
 
     __slots__ = ("count", "s1", "s2")
 
@@ -344,8 +433,8 @@ class Digest:
         self.s1 = 0
         self.s2 = 0
 
-    def add(self, row: str):
-        a, b = _unpack_qq(md5(row.encode("utf-8")).digest())
+    def add(self, record: bytes):
+        a, b = _unpack_qq(sha256(record).digest()[:16])
         self.count += 1
         self.s1 += a
         self.s2 += b
@@ -354,5 +443,8 @@ class Digest:
         return format_digest(self.count, self.s1, self.s2)
 
 
+DIGEST_VERSION = "v2"
+
+
 def format_digest(count: int, s1: int, s2: int) -> str:
-    return "v1:%d:%016x:%016x" % (count, s1 % MOD64, s2 % MOD64)
+    return "%s:%d:%016x:%016x" % (DIGEST_VERSION, count, s1 % MOD64, s2 % MOD64)

@@ -6,8 +6,8 @@ before a byte is written), one streaming pass per table that writes the COPY tex
 its SHA-256 and the content digest at once, manifest last (temp + fsync + rename).
 
 Hot loop: the per-table row function is generated so that every column SQLite can
-encode itself (TEXT escaping, INTEGER, BLOB hex, most digest tokens) is built in the
-SELECT; Python only touches REAL (repr), JSON, TEXT timestamps and mixed columns.
+encode itself (TEXT escaping, INTEGER, BLOB hex) is built in the SELECT; the digest
+record's common cells are packed inline (struct), the rest go through canonical.cell.
 """
 from __future__ import annotations
 
@@ -40,10 +40,9 @@ MANIFEST_COLUMN_KEYS = ("name", "declared", "affinity", "storage", "notnull", "d
 # quadratic.  So SQLite only hands over values (INTEGER already CAST to TEXT), and
 # the generated per-table loop builds the line with one '\t'.join, checks the whole
 # line once for characters that need COPY escaping (rare: then the exact per-cell
-# encoder runs), and builds the digest tokens inline.
+# encoder runs), and packs the digest record's cells inline.
 
 Z = "\x00"          # NULL marker while joining: TEXT cannot hold NUL (a blocker)
-_pack_d = struct.Struct(">d").pack
 
 
 class _RowProblem(Exception):
@@ -67,13 +66,13 @@ def _mixed_fast(v):
     return "b\\\\x" + v.hex()
 
 
-def _token_kind(logical: str, storage: str) -> str:
-    if storage == "integer" and logical in ("integer", "timestamp", "numeric"):
-        return "textlike"
+def _cell_kind(logical: str, storage: str) -> str:
+    """How the scanner builds a column's digest cell: inline for the common storage /
+    logical pairs, through canonical.cell_func otherwise."""
+    if storage == "integer" and logical in ("integer", "timestamp", "boolean"):
+        return logical
     if storage == "text" and logical == "text":
-        return "textlike"
-    if storage == "integer" and logical == "boolean":
-        return "boolean"
+        return "text"
     if storage == "real" and logical == "float":
         return "float"
     return "py"
@@ -83,16 +82,18 @@ def build_scanner(table: str, columns: list[dict], with_rows: bool, order_by: st
                   where: str | None = None):
     """Return (sql, scan).  ``scan(cursor, emit)`` returns (rows, s1, s2) and, when
     ``with_rows``, calls ``emit(lines)`` with lists of COPY lines (no newline)."""
-    select, lines, toks = [], [], []
-    env: dict = {"Z": Z, "pack": _pack_d,
-                 "B": {"1": "1:t", "0": "1:f"}}
+    select, lines, cells = [], [], []
+    env: dict = {"Z": Z, "H": canonical._hdr, "I8": canonical._i8, "F8": canonical._f8,
+                 "E": canonical.PG_EPOCH_MS,
+                 "B": {"1": canonical.BOOL_CELL[True], "0": canonical.BOOL_CELL[False]}}
     storages = []
     for i, c in enumerate(columns):
         q = qi(c["name"])
         storage, logical = c["storage"], c["logical"]
-        kind = _token_kind(logical, storage)
+        kind = _cell_kind(logical, storage)
         storages.append(storage)
         v = f"c{i}"
+        env[f"N{i}"] = canonical.NULL_CELL[logical]
         as_text = storage == "integer" and kind != "py"
         select.append(f"CAST({q} AS TEXT)" if as_text else q)
         if storage in ("text",) or as_text:
@@ -104,15 +105,22 @@ def build_scanner(table: str, columns: list[dict], with_rows: bool, order_by: st
         else:
             env["M"] = _mixed_fast
             lines.append(f"M({v})")
-        if kind == "textlike":
-            toks.append(f"('N' if {v} is None else f'{{len({v})}}:{{{v}}}')")
+        # the digest cell (canonical.cell): OID, length, binary value; INTEGER storage
+        # arrives as text (CAST for the COPY line), a bad boolean gives a cell no
+        # PostgreSQL value has (analyze blocks it before any export)
+        if kind == "integer":
+            cells.append(f"(N{i} if {v} is None else I8(20, 8, int({v})))")
+        elif kind == "timestamp":
+            cells.append(f"(N{i} if {v} is None else I8(1114, 8, (int({v}) - E) * 1000))")
         elif kind == "boolean":
-            toks.append(f"('N' if {v} is None else B.get({v}) or '?' + {v})")
+            cells.append(f"(N{i} if {v} is None else B.get({v}) or b'?' + {v}.encode())")
+        elif kind == "text":
+            cells.append(f"(N{i} if {v} is None else H(25, len(e{i} := {v}.encode())) + e{i})")
         elif kind == "float":
-            toks.append(f"('N' if {v} is None else '16:' + pack({v}).hex())")
+            cells.append(f"(N{i} if {v} is None else F8(701, 8, {v}))")
         else:
-            env[f"T{i}"] = canonical.token_func(logical)
-            toks.append(f"T{i}({v})")
+            env[f"T{i}"] = canonical.cell_func(logical)
+            cells.append(f"T{i}({v})")
     k = len(columns)
     unpack_row = ", ".join(f"c{i}" for i in range(k)) + ("," if k == 1 else "")
     body = ["def scan(cur, emit):",
@@ -138,7 +146,7 @@ def build_scanner(table: str, columns: list[dict], with_rows: bool, order_by: st
             "            buf.clear()"]
     else:
         body.append("        nul_check(r)")
-    body += [f"        a, b = unpack(md5(('|'.join(({', '.join(toks)},))).encode()).digest())",
+    body += [f"        a, b = unpack(sha(b''.join((R, {', '.join(cells)}))).digest())",
              "        s1 += a",
              "        s2 += b",
              "        n += 1"]
@@ -162,7 +170,8 @@ def build_scanner(table: str, columns: list[dict], with_rows: bool, order_by: st
             if type(val) is str and "\x00" in val:
                 raise _RowProblem(i, "NUL character inside TEXT (PostgreSQL text cannot hold it)")
 
-    env.update({"md5": hashlib.md5, "unpack": struct.Struct(">QQ").unpack,
+    env.update({"sha": hashlib.sha256, "unpack": struct.Struct(">QQ").unpack_from,
+                "R": canonical.row_header(len(columns)),
                 "slow_line": slow_line, "nul_check": nul_check})
     source = "\n".join(body)
     exec(compile(source, f"<scanner {table}>", "exec"), env)  # noqa: S102

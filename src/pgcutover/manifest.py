@@ -15,7 +15,7 @@ from .errors import ExportVerificationError, UsageError
 
 MANIFEST = "manifest.json"
 FORMAT_NAME = "pgcutover-export"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2   # 2: content digest over binary row records (sha256); 1: text rows, md5
 
 
 def canonical_json(obj) -> bytes:
@@ -81,7 +81,8 @@ def load_manifest(export_dir, check_digest: bool = True) -> dict:
                                       key=MANIFEST)
     if m.get("format_version") != FORMAT_VERSION:
         raise ExportVerificationError(
-            f"unsupported export format_version {m.get('format_version')!r}", key=MANIFEST)
+            f"unsupported export format_version {m.get('format_version')!r} (this pgcutover "
+            f"reads version {FORMAT_VERSION}: export again with it)", key=MANIFEST)
     if check_digest and m.get("manifest_digest") != manifest_digest(m):
         raise ExportVerificationError(
             f"{MANIFEST} digest mismatch: the manifest was altered", key=MANIFEST,

@@ -16,17 +16,20 @@ from .manifest import MANIFEST, load_manifest
 CHUNK = 1 << 20
 
 
-def _hash_and_count(path: Path) -> tuple[str, int]:
+def _hash_and_count(path: Path, count_lines: bool = True) -> tuple[str, int | None]:
     h = hashlib.sha256()
-    lines = 0
+    lines = 0 if count_lines else None
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(CHUNK), b""):
             h.update(chunk)
-            lines += chunk.count(b"\n")
+            if count_lines:
+                lines += chunk.count(b"\n")
     return h.hexdigest(), lines
 
 
-def verify_export(export_dir) -> dict:
+def verify_export(export_dir, count_lines: bool = True) -> dict:
+    """``count_lines=False`` skips the line count (a third of the time): for the
+    importer, whose COPY row counts are checked against the manifest anyway."""
     d = Path(export_dir)
     if d.is_symlink():
         raise UsageError(f"export directory is a symlink: {d}")
@@ -49,12 +52,12 @@ def verify_export(export_dir) -> dict:
                              "problem": "truncated" if size < t["size"] else "size_mismatch",
                              "expected_size": t["size"], "actual_size": size})
             continue
-        sha, lines = _hash_and_count(p)
+        sha, lines = _hash_and_count(p, count_lines)
         if sha != t["sha256"]:
             problems.append({"file": t["file"], "table": table, "problem": "altered",
                              "expected_sha256": t["sha256"], "actual_sha256": sha})
             continue
-        if lines != t["rows"]:
+        if lines is not None and lines != t["rows"]:
             problems.append({"file": t["file"], "table": table, "problem": "row_count",
                              "expected_rows": t["rows"], "actual_rows": lines})
             continue

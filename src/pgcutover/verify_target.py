@@ -11,12 +11,10 @@ the ``.rows`` file (Python canonical payloads) and PostgreSQL (SQL), and up to
 from __future__ import annotations
 
 import time
-from hashlib import md5
-
 import psycopg2
 
 from . import compat, control, ddl
-from .canonical import CellError, payload, row_string
+from .canonical import CellError, payload, row_hash, row_record
 from .errors import TargetError, TargetVerificationError
 from .importer import foreign_keys, orphan_keys, read_manifest, rows_path
 from .pgconn import connect, pg_error_summary, qi, qn
@@ -28,7 +26,7 @@ MAX_KEYS = 10
 
 # -- locating differing rows --------------------------------------------------------------
 def _export_row_hashes(path, columns: list[dict], pk: list[str]) -> dict:
-    """{key tuple (canonical payloads of the PK): md5 digest} from the ``.rows`` file."""
+    """{key tuple (canonical payloads of the PK): row hash} from the ``.rows`` file."""
     storages = [c["storage"] for c in columns]
     logicals = [c["logical"] for c in columns]
     idx = [next(i for i, c in enumerate(columns) if c["name"] == k) for k in pk]
@@ -37,7 +35,7 @@ def _export_row_hashes(path, columns: list[dict], pk: list[str]) -> dict:
         for lineno, line in enumerate(fh, 1):
             values = decode_line(line, storages)
             try:
-                h = md5(row_string(logicals, values).encode("utf-8")).digest()
+                h = row_hash(row_record(logicals, values))
                 key = tuple(payload(logicals[i], values[i]) if values[i] is not None else None
                             for i in idx) if pk else (lineno,)
             except CellError:

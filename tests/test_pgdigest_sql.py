@@ -1,9 +1,9 @@
-"""pgdigest.token_expr: the literal-length shortcuts (13-digit timestamps, float, boolean,
-bytea) give the same digest as the Python canonical row strings, at the shortcut's
-edges, for timestamp and timestamptz, under a session time zone far from UTC."""
+"""pgdigest.table_digest (SQL, record_send of canonical values) gives the same digest as
+the Python canonical records, at timestamp range edges, for timestamp and timestamptz
+columns, under a session time zone far from UTC."""
 import pytest
 
-from pgcutover.canonical import Digest, ms_to_copy, row_string
+from pgcutover.canonical import Digest, ms_to_copy, row_record
 from pgcutover.pgconn import connect
 from pgcutover.pgdigest import table_digest
 from targetlib import run_sql
@@ -16,7 +16,7 @@ TS = [E12 - 1, E12, E12 + 1, E13 - 2, E13 - 1, E13, E13 + 1, -1, 0, 999,
 
 
 @pytest.mark.parametrize("tz", ["UTC", "Pacific/Chatham"])
-def test_sql_digest_matches_python_at_token_shortcut_edges(pg_db, tz):
+def test_sql_digest_matches_python_at_edges(pg_db, tz):
     cols = [("ts", "timestamp", "timestamp(3)"), ("tz", "timestamp", "timestamptz"),
             ("f", "float", "double precision"), ("b", "boolean", "boolean"),
             ("y", "bytea", "bytea")]
@@ -25,7 +25,7 @@ def test_sql_digest_matches_python_at_token_shortcut_edges(pg_db, tz):
              None if ms is None else bytes(range(abs(ms) % 5))) for ms in TS]
     d = Digest()
     for r in rows:
-        d.add(row_string(logicals, r))
+        d.add(row_record(logicals, r))
     run_sql(pg_db, "CREATE TABLE x (" + ", ".join(f'"{c}" {t}' for c, _, t in cols) + ")")
     for ms, _, f, b, y in rows:
         ts = None if ms is None else ms_to_copy(ms)
