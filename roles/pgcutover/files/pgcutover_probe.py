@@ -62,6 +62,14 @@ def pg():
     return {"server_version_num": num, "server_version": ver, "user": user, "database": db}
 
 
+def _tables(cur, schema):
+    """The schema's tables (plain and partitioned), by name."""
+    cur.execute("SELECT c.relname FROM pg_class c JOIN pg_namespace n "
+                "ON n.oid = c.relnamespace WHERE n.nspname = %s "
+                "AND c.relkind IN ('r', 'p') ORDER BY 1", (schema,))
+    return [r[0] for r in cur.fetchall()]
+
+
 def analyze(schema):
     from psycopg2 import sql
     conn = _conn()
@@ -69,10 +77,7 @@ def analyze(schema):
     tables = []
     try:
         with conn.cursor() as cur:
-            cur.execute("SELECT c.relname FROM pg_class c JOIN pg_namespace n "
-                        "ON n.oid = c.relnamespace WHERE n.nspname = %s "
-                        "AND c.relkind IN ('r', 'p') ORDER BY 1", (schema,))
-            tables = [r[0] for r in cur.fetchall()]
+            tables = _tables(cur, schema)
             for t in tables:
                 cur.execute(sql.SQL("ANALYZE {}.{}").format(sql.Identifier(schema),
                                                            sql.Identifier(t)))
@@ -87,10 +92,7 @@ def reset_rehearsal(schema):
     dropped = []
     try:
         with conn.cursor() as cur:
-            cur.execute("SELECT c.relname FROM pg_class c JOIN pg_namespace n "
-                        "ON n.oid = c.relnamespace WHERE n.nspname = %s "
-                        "AND c.relkind IN ('r', 'p') ORDER BY 1", (schema,))
-            dropped = [r[0] for r in cur.fetchall()]
+            dropped = _tables(cur, schema)
             for t in dropped:
                 cur.execute(sql.SQL("DROP TABLE IF EXISTS {}.{} CASCADE").format(
                     sql.Identifier(schema), sql.Identifier(t)))
