@@ -1,6 +1,7 @@
-"""The per-column memo of converted timestamp cells (row_convert.TableConverter.chunks):
-same bytes as the per-cell path across chunks, dropped for high-cardinality columns,
-and a bad cell after the memo is warm still names column and key."""
+"""The per-column memo and the unrolled epoch-ms conversion of timestamp cells
+(row_convert.TableConverter.chunks): same bytes as the per-cell path across chunks and
+over years 1..9999, dropped memo for high-cardinality columns, and a bad cell after the
+memo is warm still names column and key (memoised, unrolled and mixed columns)."""
 import io
 import random
 
@@ -26,7 +27,7 @@ def _rows(n, seed=7):
     rows = []
     for i in range(1, n + 1):
         day = rnd.choice(days) if i % 5 else None
-        at = 1764028800000 + rnd.randrange(-10**11, 10**11)
+        at = rnd.randrange(-62135596800000, 253402300799999 + 1)   # years 1..9999
         mx = rnd.choice([b"i%d" % rnd.choice(days), b"t2025-11-25 01:02:03"])
         rows.append((i, day, at, mx))
     return rows
@@ -51,11 +52,17 @@ def test_memo_output_equals_per_cell_formatting_across_chunks():
     assert MEMO_RATIO > 1
 
 
-def test_bad_cell_after_warm_memo_names_column_and_key():
+@pytest.mark.parametrize("bad,column", [
+    (b"2501\t99999999999999999\t1\ti1\n", "day"),          # memoised column, year > 9999
+    (b"2501\t1\t-62135596800001\ti1\n", "at"),             # unrolled column, before year 1
+    (b"2501\t1\t1\ti253402300800000\n", "mx"),             # INTEGER cell of a mixed column
+    (b"2501\t1\t1\ti12x\n", "mx"),                         # not a number
+])
+def test_bad_cell_after_warm_memo_names_column_and_key(bad, column):
     rows = _rows(3000)
     lines = [_line(*r) for r in rows]
-    lines[2500] = b"2501\t99999999999999999\t1\ti1\n"    # beyond year 9999
+    lines[2500] = bad
     conv = TableConverter("t", _tinfo())
     with pytest.raises(ImportFailedError) as exc:
         b"".join(conv.chunks(io.BytesIO(b"".join(lines)), chunk_bytes=4096))
-    assert exc.value.column == "day" and exc.value.key == {"id": 2501}
+    assert exc.value.column == column and exc.value.key == {"id": 2501}

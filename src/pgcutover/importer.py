@@ -22,7 +22,7 @@ from . import compat, control, ddl
 from .errors import ImportFailedError, TargetError, UsageError
 from .manifest import load_manifest
 from .pgconn import connect, pg_error_summary, qi, qn
-from .pgdigest import set_parallel, table_digest
+from .pgdigest import set_digest_settings, table_digest
 from .row_convert import ChunkReader, TableConverter, key_of_file_line
 from .verify_export import verify_export
 
@@ -431,7 +431,7 @@ def import_export(export_dir, dsn, password=None, schema="public", schema_mode="
                 progress(f"keys, indexes, foreign keys, sequences: "
                          f"{time.monotonic() - t_build:.2f} s")
             t_dig = time.monotonic()
-            set_parallel(cur, local=True)
+            set_digest_settings(cur, local=True)
             mismatches = []
             for t in plan["tables"]:
                 tinfo = manifest["tables"][t]

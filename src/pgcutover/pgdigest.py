@@ -97,13 +97,15 @@ def digest_sql(schema: str, table: str, columns: list[dict], target_types: dict 
 
 
 # Planner settings for the digest queries: a 2-worker parallel scan is worth it far
-# below the default thresholds because the per-row work (hash of the row) is heavy.
-PARALLEL_SETTINGS = (("parallel_setup_cost", "0"), ("parallel_tuple_cost", "0"),
-                     ("min_parallel_table_scan_size", "0"))
+# below the default thresholds because the per-row work (hash of the row) is heavy;
+# JIT compiling the wide ROW() expression costs more than it saves (measured on the
+# 1M-row sample: 1.9 s without, 2.2 s with).
+DIGEST_SETTINGS = (("parallel_setup_cost", "0"), ("parallel_tuple_cost", "0"),
+                   ("min_parallel_table_scan_size", "0"), ("jit", "off"))
 
 
-def set_parallel(cur, local: bool = True):
-    for name, value in PARALLEL_SETTINGS:
+def set_digest_settings(cur, local: bool = True):
+    for name, value in DIGEST_SETTINGS:
         cur.execute("SELECT set_config(%s, %s, %s)", (name, value, local))
 
 

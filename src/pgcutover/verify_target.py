@@ -18,7 +18,7 @@ from .canonical import CellError, payload, row_hash, row_record
 from .errors import TargetError, TargetVerificationError
 from .importer import foreign_keys, orphan_keys, read_manifest, rows_path
 from .pgconn import connect, pg_error_summary, qi, qn
-from .pgdigest import row_hashes_sql, set_parallel, table_digest
+from .pgdigest import row_hashes_sql, set_digest_settings, table_digest
 from .rows_codec import decode_line
 
 MAX_KEYS = 10
@@ -197,7 +197,7 @@ def verify_target(export_dir, dsn, password=None, schema="public", max_keys=MAX_
     try:
         conn.set_session(readonly=True)
         with conn.cursor() as cur:
-            set_parallel(cur, local=True)
+            set_digest_settings(cur, local=True)
             marker = control.latest_import(cur, schema)
             skipped = set(marker.get("skipped_tables") or []) if marker else set()
             if marker is None:
