@@ -84,15 +84,16 @@ def row_hash_sql(columns: list[dict], target_types: dict | None = None) -> str:
 
 
 def digest_sql(schema: str, table: str, columns: list[dict], target_types: dict | None = None) -> str:
-    """The table digest query. The MATERIALIZED CTE computes each row's hash once (a
-    flattened sub-select would evaluate it once per sum) and its scan may run in
-    parallel workers."""
+    """The table digest query. The set-returning ``unnest(ARRAY[h])`` keeps PostgreSQL
+    from flattening the sub-select (which would hash each row once per sum) while the
+    sums stay partial aggregates in the parallel workers (a MATERIALIZED CTE would
+    leave them to the leader: 0.2 s more on 1M rows)."""
     h = row_hash_sql(columns, target_types)
     return (
-        f"WITH s AS MATERIALIZED (SELECT encode({h},'hex') AS h FROM {qn(schema, table)}) "
         "SELECT count(*), "
-        "coalesce(sum(('x'||substr(h,1,16))::bit(64)::bigint),0), "
-        "coalesce(sum(('x'||substr(h,17,16))::bit(64)::bigint),0) FROM s"
+        "coalesce(sum(('x'||encode(substr(h,1,8),'hex'))::bit(64)::bigint),0), "
+        "coalesce(sum(('x'||encode(substr(h,9,8),'hex'))::bit(64)::bigint),0) "
+        f"FROM (SELECT unnest(ARRAY[{h}]) AS h FROM {qn(schema, table)}) s"
     )
 
 
