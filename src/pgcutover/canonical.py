@@ -322,13 +322,14 @@ OID = {"integer": 20, "boolean": 16, "float": 701, "numeric": 1700, "text": 25,
        "timestamp": 1114, "date": 1082, "bytea": 17, "json": 3802}
 PG_EPOCH_MS = 946_684_800_000              # 2000-01-01 00:00:00 UTC, in ms since 1970
 PG_EPOCH_ORDINAL = date(2000, 1, 1).toordinal()
-_hdr = struct.Struct(">Ii").pack
-_i8 = struct.Struct(">Iiq").pack
-_f8 = struct.Struct(">Iid").pack
-_i4 = struct.Struct(">Iii").pack
+pack_hdr = struct.Struct(">Ii").pack
+pack_i8 = struct.Struct(">Iiq").pack
+pack_f8 = struct.Struct(">Iid").pack
+pack_i4 = struct.Struct(">Iii").pack
 _ncols = struct.Struct(">i").pack
-NULL_CELL = {lg: _hdr(oid, -1) for lg, oid in OID.items()}
-BOOL_CELL = {True: _hdr(16, 1) + b"\x01", False: _hdr(16, 1) + b"\x00"}
+NULL_CELL = {lg: pack_hdr(oid, -1) for lg, oid in OID.items()}
+BOOL_CELL = {True: pack_hdr(OID["boolean"], 1) + b"\x01",
+             False: pack_hdr(OID["boolean"], 1) + b"\x00"}
 
 
 def numeric_send(d: Decimal) -> bytes:
@@ -351,29 +352,30 @@ def numeric_send(d: Decimal) -> bytes:
         weight, neg = 0, False
     body = struct.pack(f">hhHH{len(digits)}h", len(digits), weight,
                        0x4000 if neg else 0, len(fp), *digits)
-    return _hdr(1700, len(body)) + body
+    return pack_hdr(OID["numeric"], len(body)) + body
 
 
 def _varlena(oid: int, b: bytes) -> bytes:
-    return _hdr(oid, len(b)) + b
+    return pack_hdr(oid, len(b)) + b
 
 
 def integer_cell(value) -> bytes:
     if type(value) is not int:
         raise CellError("non-INTEGER value in an integer column")
-    return _i8(20, 8, value)
+    return pack_i8(OID["integer"], 8, value)
 
 
 def float_cell(value) -> bytes:
-    return _hdr(701, 8) + bytes.fromhex(float_payload(value))
+    return pack_hdr(OID["float"], 8) + bytes.fromhex(float_payload(value))
 
 
 def timestamp_cell(value) -> bytes:
-    return _i8(1114, 8, (timestamp_ms(value) - PG_EPOCH_MS) * 1000)
+    return pack_i8(OID["timestamp"], 8, (timestamp_ms(value) - PG_EPOCH_MS) * 1000)
 
 
 def date_cell(value) -> bytes:
-    return _i4(1082, 4, date.fromisoformat(date_text(value)).toordinal() - PG_EPOCH_ORDINAL)
+    days = date.fromisoformat(date_text(value)).toordinal() - PG_EPOCH_ORDINAL
+    return pack_i4(OID["date"], 4, days)
 
 
 CELL = {
@@ -381,11 +383,11 @@ CELL = {
     "boolean": lambda v: BOOL_CELL[boolean_payload(v) == "t"],
     "float": float_cell,
     "numeric": lambda v: numeric_send(numeric_decimal(v)),
-    "text": lambda v: _varlena(25, text_payload(v).encode("utf-8")),
+    "text": lambda v: _varlena(OID["text"], text_payload(v).encode("utf-8")),
     "timestamp": timestamp_cell,
     "date": date_cell,
-    "bytea": lambda v: _varlena(17, bytes_value(v)),
-    "json": lambda v: _varlena(3802, b"\x01" + jsonb_text(v).encode("utf-8")),
+    "bytea": lambda v: _varlena(OID["bytea"], bytes_value(v)),
+    "json": lambda v: _varlena(OID["json"], b"\x01" + jsonb_text(v).encode("utf-8")),
 }
 
 
@@ -434,7 +436,7 @@ class Digest:
         self.s2 = 0
 
     def add(self, record: bytes):
-        a, b = _unpack_qq(sha256(record).digest()[:16])
+        a, b = _unpack_qq(row_hash(record)[:16])
         self.count += 1
         self.s1 += a
         self.s2 += b

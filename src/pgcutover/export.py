@@ -83,7 +83,7 @@ def build_scanner(table: str, columns: list[dict], with_rows: bool, order_by: st
     """Return (sql, scan).  ``scan(cursor, emit)`` returns (rows, s1, s2) and, when
     ``with_rows``, calls ``emit(lines)`` with lists of COPY lines (no newline)."""
     select, lines, cells = [], [], []
-    env: dict = {"Z": Z, "H": canonical._hdr, "I8": canonical._i8, "F8": canonical._f8,
+    env: dict = {"Z": Z, "H": canonical.pack_hdr, "I8": canonical.pack_i8, "F8": canonical.pack_f8,
                  "E": canonical.PG_EPOCH_MS,
                  "B": {"1": canonical.BOOL_CELL[True], "0": canonical.BOOL_CELL[False]}}
     storages = []
@@ -108,16 +108,17 @@ def build_scanner(table: str, columns: list[dict], with_rows: bool, order_by: st
         # the digest cell (canonical.cell): OID, length, binary value; INTEGER storage
         # arrives as text (CAST for the COPY line), a bad boolean gives a cell no
         # PostgreSQL value has (analyze blocks it before any export)
+        oid = canonical.OID[logical]
         if kind == "integer":
-            cells.append(f"(N{i} if {v} is None else I8(20, 8, int({v})))")
+            cells.append(f"(N{i} if {v} is None else I8({oid}, 8, int({v})))")
         elif kind == "timestamp":
-            cells.append(f"(N{i} if {v} is None else I8(1114, 8, (int({v}) - E) * 1000))")
+            cells.append(f"(N{i} if {v} is None else I8({oid}, 8, (int({v}) - E) * 1000))")
         elif kind == "boolean":
             cells.append(f"(N{i} if {v} is None else B.get({v}) or b'?' + {v}.encode())")
         elif kind == "text":
-            cells.append(f"(N{i} if {v} is None else H(25, len(e{i} := {v}.encode())) + e{i})")
+            cells.append(f"(N{i} if {v} is None else H({oid}, len(e{i} := {v}.encode())) + e{i})")
         elif kind == "float":
-            cells.append(f"(N{i} if {v} is None else F8(701, 8, {v}))")
+            cells.append(f"(N{i} if {v} is None else F8({oid}, 8, {v}))")
         else:
             env[f"T{i}"] = canonical.cell_func(logical)
             cells.append(f"T{i}({v})")
