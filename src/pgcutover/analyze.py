@@ -325,14 +325,14 @@ def _check_utf8(conn, s, column, blockers):
         _blocker(blockers, s["name"], column, "invalid UTF-8 in TEXT", bad, keys)
 
 
-_SPECULATE = {"timestamp": "timestamp", "boolean": "boolean", "numeric": "numeric"}
+_SPECULATE = frozenset({"timestamp", "boolean", "numeric"})
 
 
 def _speculative_checks(s) -> list[tuple[int, str, str, str]]:
     """(column index, logical, reason, where) for the declared kind, storage unknown."""
     out = []
     for i, c in enumerate(s["columns"]):
-        kind = typeplan._declared_kind(c["declared"])
+        kind = typeplan.declared_kind(c["declared"])
         if kind in _SPECULATE:
             for reason, where in typeplan.bad_cell_sql(kind, "", qi(c["name"]), None):
                 out.append((i, kind, reason, where))

@@ -18,7 +18,8 @@ MOD64 = 1 << 64
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MS = timedelta(milliseconds=1)
 _pack_d = struct.Struct(">d").pack
-_unpack_qq = struct.Struct(">QQ").unpack
+# (h1, h2) of a row hash: its first 16 bytes as two unsigned 64-bit big-endian integers
+unpack_sums = struct.Struct(">QQ").unpack_from
 
 # PostgreSQL 15 numeric limits (measured: 1e131071 and 1e-16383 are accepted,
 # 1e131072 and 1e-16384 overflow), also for numbers inside jsonb.
@@ -147,14 +148,19 @@ def numeric_payload(d: Decimal) -> str:
 
 # -- float ---------------------------------------------------------------------------
 
-def float_payload(value) -> str:
+def float_value(value) -> float:
+    """The double PostgreSQL stores for a float cell (an INTEGER only when exact)."""
     if type(value) is int:
         if not -(1 << 53) <= value <= (1 << 53):
             raise CellError("integer in a float column not exactly representable")
-        value = float(value)
-    elif type(value) is not float:
+        return float(value)
+    if type(value) is not float:
         raise CellError("float cell is neither REAL nor INTEGER")
-    return _pack_d(value).hex()
+    return value
+
+
+def float_payload(value) -> str:
+    return _pack_d(float_value(value)).hex()
 
 
 # -- jsonb text output emulation -------------------------------------------------------
@@ -366,7 +372,7 @@ def integer_cell(value) -> bytes:
 
 
 def float_cell(value) -> bytes:
-    return pack_hdr(OID["float"], 8) + bytes.fromhex(float_payload(value))
+    return pack_f8(OID["float"], 8, float_value(value))
 
 
 def timestamp_cell(value) -> bytes:
@@ -436,7 +442,7 @@ class Digest:
         self.s2 = 0
 
     def add(self, record: bytes):
-        a, b = _unpack_qq(row_hash(record)[:16])
+        a, b = unpack_sums(row_hash(record))
         self.count += 1
         self.s1 += a
         self.s2 += b

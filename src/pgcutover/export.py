@@ -15,7 +15,6 @@ import hashlib
 import multiprocessing
 import os
 import sqlite3
-import struct
 import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import datetime, timezone
@@ -171,7 +170,7 @@ def build_scanner(table: str, columns: list[dict], with_rows: bool, order_by: st
             if type(val) is str and "\x00" in val:
                 raise _RowProblem(i, "NUL character inside TEXT (PostgreSQL text cannot hold it)")
 
-    env.update({"sha": hashlib.sha256, "unpack": struct.Struct(">QQ").unpack_from,
+    env.update({"sha": hashlib.sha256, "unpack": canonical.unpack_sums,
                 "R": canonical.row_header(len(columns)),
                 "slow_line": slow_line, "nul_check": nul_check})
     source = "\n".join(body)

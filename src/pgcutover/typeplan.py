@@ -59,7 +59,7 @@ def storage_of(typeof: dict) -> str | None:
     return present[0] if len(present) == 1 else "mixed"
 
 
-def _declared_kind(declared: str) -> str | None:
+def declared_kind(declared: str) -> str | None:
     d = (declared or "").strip().upper()
     base = re.split(r"[\s(]", d, maxsplit=1)[0] if d else ""
     if base in ("DATETIME", "TIMESTAMP", "TIMESTAMPTZ") or d.startswith("TIMESTAMP"):
@@ -83,7 +83,7 @@ def plan_column(declared: str, typeof: dict) -> dict:
     ones come from analyze's checks."""
     present = {s for s in STORAGES if typeof.get(s)}
     storage = storage_of(typeof)
-    kind = _declared_kind(declared)
+    kind = declared_kind(declared)
     aff = affinity(declared)
     warnings: list[str] = []
     blockers: list[str] = []

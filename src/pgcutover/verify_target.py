@@ -11,6 +11,7 @@ the ``.rows`` file (Python canonical payloads) and PostgreSQL (SQL), and up to
 from __future__ import annotations
 
 import time
+
 import psycopg2
 
 from . import compat, control, ddl
