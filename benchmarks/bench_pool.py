@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -113,6 +114,30 @@ def private_workdir(prefix: str) -> Path:
     d = Path(tempfile.mkdtemp(prefix=prefix))
     os.chmod(d, 0o711)
     return d
+
+
+@contextmanager
+def throwaway_cluster(prefix: str, keep: bool = False, settings: dict | None = None):
+    """(workdir, started cluster) under a private workdir; on exit any PgBouncer the
+    work started is stopped, the cluster destroyed and (unless ``keep``) the workdir
+    removed."""
+    workdir = private_workdir(prefix)
+    cluster = ThrowawayCluster(workdir / "pg", settings=settings)
+    try:
+        cluster.start()
+        yield workdir, cluster
+    finally:
+        stop_pooler(workdir)
+        cluster.destroy()
+        if not keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def converge_runs(playbook: str, workdir: Path, extra_vars: dict) -> dict:
+    """The role test sequence: check mode, first converge, second run (idempotence)."""
+    return {"check": run_playbook(playbook, workdir, extra_vars, check=True),
+            "first": run_playbook(playbook, workdir, extra_vars),
+            "second": run_playbook(playbook, workdir, extra_vars)}
 
 
 def pooler_vars(cluster: ThrowawayCluster, workdir: Path, app_password: str,
@@ -267,11 +292,9 @@ def main(argv=None) -> int:
     ap.add_argument("--json", help="write the results here")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     a = ap.parse_args(argv)
-    workdir = private_workdir("pgcutover-bench-pool-")
-    cluster = ThrowawayCluster(workdir / "pg", settings={"max_connections": 150})
     out = {"records": a.records, "seconds": a.seconds, "results": [], "direct": []}
-    try:
-        cluster.start()
+    with throwaway_cluster("pgcutover-bench-pool-", keep=a.keep,
+                           settings={"max_connections": 150}) as (workdir, cluster):
         t = time.time()
         loaded = load_sample(cluster.dsn, a.records, workdir)
         out["load_s"] = round(time.time() - t, 1)
@@ -293,11 +316,6 @@ def main(argv=None) -> int:
                 res["direct"] = True
                 out["direct"].append(res)
                 print(json.dumps(res), file=sys.stderr)
-    finally:
-        stop_pooler(workdir)
-        cluster.destroy()
-        if not a.keep:
-            shutil.rmtree(workdir, ignore_errors=True)
     print("clients  tps      p50 ms   p95 ms   target   ok")
     for res in out["results"]:
         print("%-8d %-8s %-8s %-8s %-8s %s" % (

@@ -21,7 +21,6 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import bench_pool as bp  # noqa: E402
 
-from pgcutover.throwaway_cluster import ThrowawayCluster  # noqa: E402
 
 pytestmark = [pytest.mark.ansible, pytest.mark.pg]
 CLI = str(bp.VENV_BIN / "pgcutover")
@@ -29,10 +28,7 @@ CLI = str(bp.VENV_BIN / "pgcutover")
 
 @pytest.fixture(scope="module")
 def backed_up():
-    wd = bp.private_workdir("pgcutover-test-backup-")
-    cluster = ThrowawayCluster(wd / "pg")
-    try:
-        cluster.start()
+    with bp.throwaway_cluster("pgcutover-test-backup-") as (wd, cluster):
         loaded = bp.load_sample(cluster.dsn, 2000, wd)
         cipher = os.urandom(16).hex()
         br = wd / "pgbackrest"
@@ -56,14 +52,9 @@ def backed_up():
             "pg_backup_drill_export_dir": str(loaded["export_dir"]),
             "pg_backup_drill_pgcutover_cli": CLI,
         }
-        runs = {"check": bp.run_playbook("backups.yml", wd, v, check=True),
-                "first": bp.run_playbook("backups.yml", wd, v),
-                "second": bp.run_playbook("backups.yml", wd, v)}
+        runs = bp.converge_runs("backups.yml", wd, v)
         yield {"wd": wd, "cluster": cluster, "vars": v, "runs": runs, "cipher": cipher,
                "export_dir": loaded["export_dir"]}
-    finally:
-        cluster.destroy()
-        shutil.rmtree(wd, ignore_errors=True)
 
 
 def _pgbackrest_info(b) -> dict:

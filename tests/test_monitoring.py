@@ -9,7 +9,6 @@ health playbook failing only when asked.
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 from pathlib import Path
 
@@ -19,7 +18,6 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import bench_pool as bp  # noqa: E402
 
-from pgcutover.throwaway_cluster import ThrowawayCluster  # noqa: E402
 
 pytestmark = [pytest.mark.ansible, pytest.mark.pg]
 SEED_INDEXES = {"idx_pfa_org_area_category", "idx_pfa_forecast_dates", "idx_pfa_pending_sync",
@@ -36,10 +34,7 @@ PLAYBOOK = """---
 
 @pytest.fixture(scope="module")
 def monitored():
-    wd = bp.private_workdir("pgcutover-test-mon-")
-    cluster = ThrowawayCluster(wd / "pg")
-    try:
-        cluster.start()
+    with bp.throwaway_cluster("pgcutover-test-mon-") as (wd, cluster):
         bp.load_sample(cluster.dsn, 2000, wd, vacuum=False)  # the role must do it
         book = wd / "monitoring_and_indexes.yml"
         book.write_text(PLAYBOOK)
@@ -53,13 +48,8 @@ def monitored():
              "pg_restart_data_dir": str(cluster.data),
              "pg_restart_log_file": str(cluster.base / "server.log"),
              "pg_monitoring_health_report_file": str(wd / "health.json")}
-        runs = {"check": bp.run_playbook(str(book), wd, v, check=True),
-                "first": bp.run_playbook(str(book), wd, v),
-                "second": bp.run_playbook(str(book), wd, v)}
+        runs = bp.converge_runs(str(book), wd, v)
         yield {"wd": wd, "cluster": cluster, "vars": v, "runs": runs, "book": str(book)}
-    finally:
-        cluster.destroy()
-        shutil.rmtree(wd, ignore_errors=True)
 
 
 def _query(m, sql, db=bp.APP_DB):

@@ -7,7 +7,6 @@ SCRAM secrets only (0600), app env file, a short pgbench through the pooler.
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 import sys
 from pathlib import Path
@@ -18,7 +17,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import bench_pool as bp  # noqa: E402
 
-from pgcutover.throwaway_cluster import ThrowawayCluster, free_port  # noqa: E402
+from pgcutover.throwaway_cluster import free_port  # noqa: E402
 
 pytestmark = [pytest.mark.ansible, pytest.mark.pg]
 ADMIN = "pgb_admin"
@@ -27,10 +26,7 @@ ADMIN = "pgb_admin"
 @pytest.fixture(scope="module")
 def pooled():
     """A cluster with the sample PFA data, PgBouncer configured by playbooks/pooling.yml."""
-    wd = bp.private_workdir("pgcutover-test-pool-")
-    cluster = ThrowawayCluster(wd / "pg")
-    try:
-        cluster.start()
+    with bp.throwaway_cluster("pgcutover-test-pool-") as (wd, cluster):
         loaded = bp.load_sample(cluster.dsn, 2000, wd)
         admin_pw = "adm-" + os.urandom(8).hex()
         conn = psycopg2.connect(cluster.dsn)
@@ -41,15 +37,9 @@ def pooled():
         port = free_port()
         v = bp.pooler_vars(cluster, wd, loaded["app_password"], port,
                            pgbouncer_admin_users=[ADMIN], pgbouncer_default_pool_size=5)
-        runs = {"check": bp.run_playbook("pooling.yml", wd, v, check=True),
-                "first": bp.run_playbook("pooling.yml", wd, v),
-                "second": bp.run_playbook("pooling.yml", wd, v)}
+        runs = bp.converge_runs("pooling.yml", wd, v)
         yield {"wd": wd, "cluster": cluster, "port": port, "vars": v, "runs": runs,
                "app_password": loaded["app_password"], "admin_password": admin_pw}
-    finally:
-        bp.stop_pooler(wd)
-        cluster.destroy()
-        shutil.rmtree(wd, ignore_errors=True)
 
 
 def _pooler_conn(p, user=bp.APP_USER, password=None, dbname=bp.APP_DB):
